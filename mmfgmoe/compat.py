@@ -1,0 +1,141 @@
+# Copyright (c) mmfgmoe contributors. All rights reserved.
+"""Secure checkpoint loading for mmengine 0.10.7 on torch >= 2.6.
+
+A checkpoint is a pickle: loading an untrusted one with ``weights_only=False``
+lets the file run arbitrary code. torch >= 2.6 defaults to ``weights_only=True``
+and refuses every global that is not allow-listed, but mmengine 0.10.7 writes
+checkpoints that hold its ``HistoryBuffer`` (message hub) and numpy arrays and
+scalars, so ``load_from``, ``--resume`` and ``tools/test.py`` fail with
+"Unsupported global". Worse, mmengine's ``http(s)://`` loader goes through
+``torch.hub.load_state_dict_from_url`` whose ``weights_only`` still defaults
+to ``False``: a downloaded pretrained file would be unpickled unchecked.
+
+This module keeps the check on and fixes both:
+
+* it allow-lists exactly the types our checkpoints contain
+  (``torch.serialization.add_safe_globals``), nothing else;
+* it re-registers mmengine's local-file and http(s) checkpoint schemes (the
+  public ``CheckpointLoader.register_scheme`` hook, no patched site-packages)
+  with loaders that always pass ``weights_only=True`` and turn torch's
+  "Unsupported global" into an error that names the file and the global.
+
+Never set ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``. To load a checkpoint you trust
+that holds other types, allow-list those types yourself with
+``torch.serialization.add_safe_globals`` before loading it.
+"""
+import os
+import pickle
+import re
+from typing import Any, Callable, List, Optional
+
+import numpy as np
+import torch
+from mmengine.dist import get_dist_info
+from mmengine.logging import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
+
+__all__ = ['SAFE_CHECKPOINT_GLOBALS', 'UnsafeCheckpointError',
+           'load_checkpoint_file']
+
+
+def _numpy_checkpoint_globals() -> List[Any]:
+    """The numpy callables and classes a pickled array or scalar refers to.
+
+    numpy 2 moved ``numpy.core`` to ``numpy._core``; pickles name whichever
+    module wrote them, so both spellings are listed where they exist.
+    """
+    found = [np.ndarray, np.dtype]
+    for module_name in ('numpy._core.multiarray', 'numpy.core.multiarray'):
+        try:
+            module = __import__(module_name, fromlist=['_reconstruct'])
+        except ImportError:
+            continue
+        found += [module._reconstruct, module.scalar]
+    # Arrays and scalars pickle their dtype by class (numpy.dtypes.Float64DType).
+    found += [type(np.dtype(code)) for code in '?bhilqBHILQefdgFDGSUV']
+    return found
+
+
+#: Every non-tensor type an mmengine/mmfgmoe checkpoint holds: the message
+#: hub's ``HistoryBuffer`` (logged scalars) and the numpy arrays, scalars and
+#: dtypes inside it. Plain containers, tensors and ``OrderedDict`` are allowed
+#: by torch itself.
+SAFE_CHECKPOINT_GLOBALS: List[Any] = [HistoryBuffer] + _numpy_checkpoint_globals()
+torch.serialization.add_safe_globals(SAFE_CHECKPOINT_GLOBALS)
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint's pickle refers to a global that is not allow-listed."""
+
+
+def _unsupported_global(message: str) -> Optional[str]:
+    match = re.search(r'Unsupported global: GLOBAL (\S+)', message)
+    return match.group(1) if match else None
+
+
+def load_checkpoint_file(filename: str,
+                         map_location: Any = None,
+                         loader: Callable[..., Any] = torch.load) -> Any:
+    """Load a checkpoint with ``weights_only=True`` and a clear refusal.
+
+    Args:
+        filename (str): Path (or URL, for ``loader``s that take one).
+        map_location: Same as :func:`torch.load`.
+        loader (Callable): ``torch.load`` or a function with its
+            ``weights_only``/``map_location`` keywords.
+
+    Returns:
+        The unpickled checkpoint.
+
+    Raises:
+        UnsafeCheckpointError: naming the file and the refused global when the
+            pickle refers to anything outside the allow-list.
+    """
+    try:
+        return loader(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        refused = _unsupported_global(str(err))
+        if refused is None:
+            raise
+        raise UnsafeCheckpointError(
+            f'Refusing to load checkpoint {filename!r}: its pickle refers to '
+            f'{refused!r}, which is not a type mmfgmoe checkpoints contain. '
+            'Loading it could run arbitrary code. If you trust this file, '
+            'allow-list that exact type with '
+            'torch.serialization.add_safe_globals before loading.') from None
+
+
+def _load_from_local(filename: str, map_location: Any = None) -> Any:
+    filename = os.path.expanduser(filename)
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(f'checkpoint {filename!r} does not exist')
+    return load_checkpoint_file(filename, map_location)
+
+
+def _load_from_http(filename: str,
+                    map_location: Any = None,
+                    model_dir: Optional[str] = None,
+                    progress: bool = os.isatty(0)) -> Any:
+
+    def fetch(url, map_location, weights_only):
+        return torch.hub.load_state_dict_from_url(
+            url,
+            model_dir=model_dir,
+            map_location=map_location,
+            progress=progress,
+            weights_only=weights_only)
+
+    # Rank 0 downloads first; the others then read the cached file.
+    rank, world_size = get_dist_info()
+    if rank == 0:
+        checkpoint = load_checkpoint_file(filename, map_location, fetch)
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            checkpoint = load_checkpoint_file(filename, map_location, fetch)
+    return checkpoint
+
+
+CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
+CheckpointLoader.register_scheme(
+    prefixes=('http://', 'https://'), loader=_load_from_http, force=True)

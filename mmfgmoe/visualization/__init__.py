@@ -1,0 +1,1 @@
+# Copyright (c) mmfgmoe contributors. All rights reserved.

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Build (or confirm) the mmfgmoe virtual environment.
+#
+#   VENV=.venv bash tools/build_env.sh
+#
+# The environment is keyed on a hash of the requirement files, setup.py and
+# this script; when the stamp in $VENV matches, nothing is rebuilt.
+#
+# mmcv 2.1.0 (the newest mmcv that mmseg 1.2.2 accepts) is published on PyPI
+# only as an sdist, and mmseg needs its compiled ops, so we compile it once and
+# keep the wheel in $MMFGMOE_WHEEL_CACHE (~/.cache/mmfgmoe/wheels); every later
+# environment installs that wheel in seconds.
+#
+# The one source change: mmcv's setup.py hard-codes `-std=c++17` (`c++14` for
+# nvcc), while torch >= 2.13 headers refuse anything below C++20 and torch's
+# cpp_extension only adds its own `-std` when the extension passes none. We raise
+# the flag in an extracted copy of the sdist before building the wheel; nothing
+# installed is ever edited.
+set -euo pipefail
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+WHEEL_CACHE=${MMFGMOE_WHEEL_CACHE:-$HOME/.cache/mmfgmoe/wheels}
+MAX_JOBS=${MAX_JOBS:-$(nproc)}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+log() { printf '\033[1m[build_env]\033[0m %s\n' "$*"; }
+
+key=$(cat requirements/*.txt setup.py tools/build_env.sh | sha256sum | cut -c1-16)
+stamp="$VENV/.mmfgmoe-env-$key"
+if [[ -f "$stamp" ]]; then
+    exit 0
+fi
+
+mmcv_version=$(sed -n 's/^mmcv==//p' requirements/mminstall.txt)
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+    log "creating virtualenv $VENV with $($PYTHON --version)"
+    "$PYTHON" -m venv "$VENV"
+fi
+pip() { "$VENV/bin/python" -m pip --disable-pip-version-check "$@"; }
+
+log "build tools (setuptools<82 keeps pkg_resources for mmcv/mmengine)"
+pip install -q -U pip
+pip install -q -r requirements/build.txt
+
+log "torch + torchvision (large; pip takes them from the local wheel store when it has them)"
+pip install -q -r requirements/torch.txt
+
+build_mmcv_wheel() {
+    local work
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' RETURN
+    log "mmcv $mmcv_version: fetching the sdist"
+    pip download -q --no-deps --no-binary :all: --no-build-isolation \
+        "mmcv==$mmcv_version" -d "$work"
+    tar -xzf "$work/mmcv-$mmcv_version.tar.gz" -C "$work"
+    local src="$work/mmcv-$mmcv_version"
+    if "$VENV/bin/python" - <<'PY'
+import sys, torch
+major, minor = (int(p) for p in torch.__version__.split('+')[0].split('.')[:2])
+sys.exit(0 if (major, minor) >= (2, 13) else 1)
+PY
+    then
+        log "torch >= 2.13 needs C++20: raising mmcv's hard-coded -std flags"
+        sed -i -e 's/-std=c++17/-std=c++20/g' -e 's/-std=c++14/-std=c++20/g' "$src/setup.py"
+        grep -q 'c++20' "$src/setup.py" || { log "could not find mmcv's -std flag"; exit 1; }
+    fi
+    log "mmcv $mmcv_version: compiling the ops with $MAX_JOBS jobs (30-45 min on 2 cores, once per machine)"
+    mkdir -p "$WHEEL_CACHE"
+    (cd "$src" && MMCV_WITH_OPS=1 MAX_JOBS=$MAX_JOBS \
+        "$ROOT/$VENV/bin/python" -m pip wheel -v --no-deps --no-build-isolation . -w "$WHEEL_CACHE" \
+        > "$work/build.log" 2>&1) || { tail -n 60 "$work/build.log"; exit 1; }
+}
+
+if ! ls "$WHEEL_CACHE"/mmcv-"$mmcv_version"-*.whl > /dev/null 2>&1; then
+    build_mmcv_wheel
+else
+    log "mmcv $mmcv_version: reusing the wheel in $WHEEL_CACHE"
+fi
+pip install -q --no-deps "$WHEEL_CACHE"/mmcv-"$mmcv_version"-*.whl
+
+log "OpenMMLab packages, pyEdgeEval, test tools and mmfgmoe (editable)"
+pip install -q -e ".[tests,optional]" -r requirements/mminstall.txt
+
+"$VENV/bin/python" -c "import mmcv.ops, mmseg, mmpretrain, mmfgmoe; print('mmfgmoe', mmfgmoe.__version__, '| mmcv', mmcv.__version__, 'with ops')"
+rm -f "$VENV"/.mmfgmoe-env-*
+touch "$stamp"
+log "environment ready: $VENV"
