@@ -14,6 +14,13 @@ This module keeps the check on and fixes both:
 
 * it allow-lists exactly the types our checkpoints contain
   (``torch.serialization.add_safe_globals``), nothing else;
+* it registers (through the standard ``copyreg`` table) how a
+  ``HistoryBuffer`` pickles: mmengine's own ``__getstate__`` also pickles the
+  class-level statistics functions as ``getattr(HistoryBuffer, 'min')``, and
+  allowing ``getattr`` would let a pickle reach any attribute of any
+  allow-listed object, i.e. run code. We pickle the buffer as
+  ``HistoryBuffer(log_history, count_history, max_length)`` instead; the
+  statistics functions live on the class and are restored by ``__init__``.
 * it re-registers mmengine's local-file and http(s) checkpoint schemes (the
   public ``CheckpointLoader.register_scheme`` hook, no patched site-packages)
   with loaders that always pass ``weights_only=True`` and turn torch's
@@ -23,6 +30,7 @@ Never set ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``. To load a checkpoint you trust
 that holds other types, allow-list those types yourself with
 ``torch.serialization.add_safe_globals`` before loading it.
 """
+import copyreg
 import os
 import pickle
 import re
@@ -64,12 +72,21 @@ SAFE_CHECKPOINT_GLOBALS: List[Any] = [HistoryBuffer] + _numpy_checkpoint_globals
 torch.serialization.add_safe_globals(SAFE_CHECKPOINT_GLOBALS)
 
 
+def _reduce_history_buffer(buffer: HistoryBuffer):
+    return HistoryBuffer, (buffer._log_history, buffer._count_history,
+                           buffer.max_length)
+
+
+copyreg.pickle(HistoryBuffer, _reduce_history_buffer)
+
+
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint's pickle refers to a global that is not allow-listed."""
 
 
 def _unsupported_global(message: str) -> Optional[str]:
-    match = re.search(r'Unsupported global: GLOBAL (\S+)', message)
+    # torch words this differently depending on why the global is refused.
+    match = re.search(r'[Uu]nsupported (?:global: )?GLOBAL (\S+)', message)
     return match.group(1) if match else None
 
 
@@ -107,7 +124,7 @@ def load_checkpoint_file(filename: str,
 
 def _load_from_local(filename: str, map_location: Any = None) -> Any:
     filename = os.path.expanduser(filename)
-    if not os.path.isfile(filename):
+    if not os.path.isfile(filename):  # torch's own error omits the name
         raise FileNotFoundError(f'checkpoint {filename!r} does not exist')
     return load_checkpoint_file(filename, map_location)
 
