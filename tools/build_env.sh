@@ -39,7 +39,12 @@ if [[ ! -x "$VENV/bin/python" ]]; then
     log "creating virtualenv $VENV with $($PYTHON --version)"
     "$PYTHON" -m venv "$VENV"
 fi
-pip() { "$VENV/bin/python" -m pip --disable-pip-version-check "$@"; }
+# The machine-wide pip config may list local indexes that lack a package; pip
+# warns once per package about them, which buries the useful output.
+pip() {
+    "$VENV/bin/python" -m pip --disable-pip-version-check "$@" 2>&1 \
+        | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+}
 
 log "build tools (setuptools<82 keeps pkg_resources for mmcv/mmengine)"
 pip install -q -U pip
