@@ -14,7 +14,8 @@ import os.path as osp
 from mmengine.runner import Runner
 
 import mmfgmoe  # noqa: F401  (registers every mmfgmoe module in mmseg's registries)
-from mmfgmoe.utils.cli import add_common_args, load_config
+from mmfgmoe.utils.cli import (add_common_args, load_config,
+                               setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -74,6 +75,7 @@ def main() -> None:
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out
 
+    setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
 

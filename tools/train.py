@@ -7,7 +7,8 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import mmfgmoe  # noqa: F401  (registers every mmfgmoe module in mmseg's registries)
-from mmfgmoe.utils.cli import add_common_args, load_config
+from mmfgmoe.utils.cli import (add_common_args, load_config,
+                               setup_cpu_distributed)
 from mmseg.registry import RUNNERS
 
 
@@ -45,6 +46,7 @@ def main() -> None:
             cfg.optim_wrapper.loss_scale = 'dynamic'
 
     cfg.resume = args.resume
+    setup_cpu_distributed(cfg)
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.train()

@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from mmengine.config import Config, DictAction
 
-__all__ = ['add_common_args', 'load_config']
+__all__ = ['add_common_args', 'load_config', 'setup_cpu_distributed']
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -36,8 +36,10 @@ def load_config(args: argparse.Namespace) -> Config:
 
     Besides mmseg's behaviour (``--cfg-options`` merged, ``work_dir`` from the
     flag, else the config, else ``./work_dirs/<config name>``), a distributed
-    run on a machine without CUDA switches the backend to ``gloo``: NCCL needs
-    GPUs, and a CPU run should not fail on that.
+    run on a machine without CUDA is made to work on the CPU: the backend
+    becomes ``gloo`` (NCCL needs GPUs) and the DDP wrapper gets
+    ``device_ids=None`` (mmengine passes ``[LOCAL_RANK]``, which DDP rejects
+    for CPU modules). See also :func:`setup_cpu_distributed`.
     """
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -53,4 +55,26 @@ def load_config(args: argparse.Namespace) -> Config:
                                 osp.splitext(osp.basename(args.config))[0])
     if args.launcher != 'none' and not torch.cuda.is_available():
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+        wrapper = cfg.get('model_wrapper_cfg') or dict(
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+        wrapper['device_ids'] = None
+        cfg.model_wrapper_cfg = wrapper
     return cfg
+
+
+def setup_cpu_distributed(cfg: Config) -> None:
+    """Initialise torchrun's process group on a machine without CUDA.
+
+    mmengine's ``init_dist('pytorch')`` always calls
+    ``torch.cuda.set_device(LOCAL_RANK)``, which fails without a GPU. The
+    Runner skips its own initialisation when a process group exists, so we
+    create it here (``env://`` from torchrun, backend from the config).
+    """
+    import torch.distributed as dist
+    if (cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available()
+            or dist.is_initialized()):
+        return
+    backend = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend', 'gloo')
+    dist.init_process_group(backend=backend)
