@@ -1,2 +1,5 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
-from . import metrics  # noqa: F401
+from . import functional, metrics  # noqa: F401
+from .metrics import MultiTaskMetric
+
+__all__ = ['MultiTaskMetric']

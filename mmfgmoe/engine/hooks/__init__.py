@@ -1,1 +1,4 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
+from .visualization_hook import MultiTaskVisualizationHook
+
+__all__ = ['MultiTaskVisualizationHook']

@@ -1,0 +1,54 @@
+# NYUD-v2 multi-task: semseg (40 classes), depth, normals, edge.
+# Training protocol of the InvPT / MLoRE line (DESIGN.md §6): random scale
+# [0.5, 2.0] (depth divided by the scale), random crop 448x576 with
+# cat_max_ratio 0.75, horizontal flip (normals x negated), photometric
+# distortion, per-task padding. Test: native resolution (425x560), no resize.
+# `data_root` may be the InvPT `NYUDv2/` or the MTL-PyTorch `NYUD_MT/` folder
+# (the packaging is detected). To train on a task subset, set `tasks` on every
+# dataloader's dataset (e.g. `train_dataloader.dataset.tasks`) as well.
+dataset_type = 'NYUDv2MultiTaskDataset'
+data_root = 'data/NYUDv2'
+tasks = ['semseg', 'depth', 'normals', 'edge']
+crop_size = (448, 576)
+scale_ratio_range = (0.5, 2.0)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(type='MultiTaskRandomResize', ratio_range=scale_ratio_range),
+    dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='MultiTaskRandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='MultiTaskPad', size=crop_size),
+    dict(type='PackMultiTaskInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(type='PackMultiTaskInputs'),
+]
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        tasks=tasks,
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='val',
+        tasks=tasks,
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='MultiTaskMetric', edge_max_dist=0.011)
+test_evaluator = val_evaluator

@@ -1,0 +1,53 @@
+# PASCAL-Context multi-task: semseg (21 classes), human parts (6 + bg),
+# saliency, normals (distilled), edge.
+# Training protocol of the InvPT / MLoRE line (DESIGN.md §6): random scale
+# [0.5, 2.0], random crop 512x512 with cat_max_ratio 0.75, horizontal flip
+# (normals x negated), photometric distortion, per-task padding.
+# Test: native resolution (<= 500 px), no resize.
+# To train on a task subset, set `tasks` on every dataloader's dataset.
+dataset_type = 'PascalContextMultiTaskDataset'
+data_root = 'data/PASCAL_MT'
+tasks = ['semseg', 'human_parts', 'saliency', 'normals', 'edge']
+crop_size = (512, 512)
+scale_ratio_range = (0.5, 2.0)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(type='MultiTaskRandomResize', ratio_range=scale_ratio_range),
+    dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='MultiTaskRandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='MultiTaskPad', size=crop_size),
+    dict(type='PackMultiTaskInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(type='PackMultiTaskInputs'),
+]
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        tasks=tasks,
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='val',
+        tasks=tasks,
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='MultiTaskMetric', edge_max_dist=0.0075)
+test_evaluator = val_evaluator

@@ -1,0 +1,151 @@
+# Copyright (c) mmfgmoe contributors. All rights reserved.
+"""Shared machinery of the multi-task datasets (split files, file checks)."""
+import os.path as osp
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+from mmseg.datasets import BaseSegDataset
+from ..utils import check_tasks
+
+__all__ = ['BaseMultiTaskDataset', 'voc_colormap']
+
+
+def voc_colormap(num: int) -> List[List[int]]:
+    """The PASCAL VOC colour map (bit-interleaved ids) for ``num`` classes.
+
+    Returns:
+        list[list[int]]: ``num`` RGB triples; the first 21 are VOC's palette.
+    """
+    palette = []
+    for i in range(num):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        palette.append([r, g, b])
+    return palette
+
+
+class BaseMultiTaskDataset(BaseSegDataset):
+    """A split of ids, each id with one image and one label file per task.
+
+    Subclasses set ``TASKS`` (the tasks the data set provides) and implement
+    :meth:`split_file` and :meth:`sample_info`. Construction checks that the
+    split file exists and lists ids, and that every listed id has its image
+    and the files of every configured task (errors name the file); the
+    contents are checked at load time by ``LoadMultiTaskAnnotations``.
+
+    Args:
+        data_root (str): Data set root folder.
+        split (str): Split name (``train`` / ``val``). Defaults to 'train'.
+        tasks (Sequence[str], optional): Any non-empty subset of ``TASKS``.
+            Defaults to None (all of ``TASKS``).
+        pipeline (list): Transforms. Defaults to [].
+        metainfo (dict, optional): Extra / overriding metainfo.
+        **kwargs: Other ``BaseSegDataset`` arguments (``test_mode``,
+            ``indices``, ``serialize_data``, ``lazy_init``, ...).
+    """
+    TASKS: Sequence[str] = ()
+
+    def __init__(self,
+                 data_root: str,
+                 split: str = 'train',
+                 tasks: Optional[Sequence[str]] = None,
+                 pipeline: List[Union[dict, Callable]] = [],
+                 metainfo: Optional[dict] = None,
+                 **kwargs) -> None:
+        if not isinstance(data_root, str):
+            raise TypeError(f'{type(self).__name__}: data_root must be a '
+                            f'path, got {data_root!r}')
+        self.split = split
+        self.tasks = check_tasks(
+            list(self.TASKS) if tasks is None else tasks,
+            allowed=self.TASKS,
+            field=f'{type(self).__name__}.tasks')
+        metainfo = dict(metainfo or {})
+        metainfo['tasks'] = list(self.tasks)
+        for key in ('ann_file', 'data_prefix', 'img_suffix',
+                    'seg_map_suffix', 'reduce_zero_label'):
+            if key in kwargs:
+                raise TypeError(f'{type(self).__name__} does not take '
+                                f'`{key}`: files follow the data set layout')
+        super().__init__(
+            ann_file='',
+            data_root=data_root,
+            data_prefix=dict(img_path='', seg_map_path=''),
+            pipeline=pipeline,
+            metainfo=metainfo,
+            reduce_zero_label=False,
+            **kwargs)
+
+    # --- to implement ----------------------------------------------------
+    def split_file(self) -> str:
+        """Path of the split's id list."""
+        raise NotImplementedError
+
+    def sample_info(self, sample_id: str) -> dict:
+        """``img_path``, ``seg_map_path`` and ``ann_info`` of one id."""
+        raise NotImplementedError
+
+    # --- shared ------------------------------------------------------------
+    def read_split(self) -> List[str]:
+        """Ids listed in the split file (one per line, blanks skipped).
+
+        Raises:
+            FileNotFoundError: the split file does not exist.
+            ValueError: the split file lists no id.
+        """
+        if not osp.isdir(self.data_root):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: data_root {self.data_root!r} is not '
+                'a folder')
+        path = self.split_file()
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: split file not found: {path} '
+                f'(split={self.split!r})')
+        with open(path) as f:
+            ids = [line.strip() for line in f if line.strip()]
+        if not ids:
+            raise ValueError(f'{type(self).__name__}: split file {path} '
+                             'lists no image id')
+        return ids
+
+    def load_data_list(self) -> List[dict]:
+        """One dict per id with the image path and per-task label files.
+
+        Returns:
+            list[dict]: ``img_path``, ``seg_map_path``, ``ann_info``
+            (task -> reader arguments), ``tasks``, ``sample_id``,
+            ``label_map``, ``reduce_zero_label``, ``seg_fields``.
+        """
+        split_path = self.split_file()
+        data_list = []
+        for sample_id in self.read_split():
+            info = self.sample_info(sample_id)
+            paths = [('image', info['img_path'])]
+            for task in self.tasks:
+                for key, value in info['ann_info'][task].items():
+                    if key.endswith('path') and value is not None:
+                        paths.append((task, value))
+            for what, path in paths:
+                if not osp.isfile(path):
+                    raise FileNotFoundError(
+                        f'{type(self).__name__}: {what} file not found: '
+                        f'{path} (id {sample_id!r} listed in {split_path})')
+            info['ann_info'] = {t: info['ann_info'][t] for t in self.tasks}
+            info.update(
+                tasks=list(self.tasks),
+                sample_id=sample_id,
+                label_map=self.label_map,
+                reduce_zero_label=False,
+                seg_fields=[])
+            data_list.append(info)
+        return data_list
+
+    def get_ann_info_paths(self, idx: int) -> Dict[str, str]:
+        """Label file of each task of sample ``idx`` (for tools)."""
+        info = self.get_data_info(idx)
+        return {t: a['path'] for t, a in info['ann_info'].items()}

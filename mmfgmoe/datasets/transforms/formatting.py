@@ -1,0 +1,85 @@
+# Copyright (c) mmfgmoe contributors. All rights reserved.
+from typing import Sequence
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmengine.structures import PixelData
+
+from mmseg.registry import TRANSFORMS
+from mmseg.structures import SegDataSample
+from ...utils import TASK_SPECS
+
+__all__ = ['PackMultiTaskInputs']
+
+DEFAULT_META_KEYS = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
+                     'pad_shape', 'scale_factor', 'flip', 'flip_direction',
+                     'reduce_zero_label', 'tasks')
+
+
+def _label_tensor(label: np.ndarray, discrete: bool,
+                  channels: int) -> torch.Tensor:
+    """[H, W] or [H, W, C] numpy label -> [C, H, W] tensor."""
+    if label.ndim == 2:
+        label = label[None]
+    else:
+        label = label.transpose(2, 0, 1)
+    if label.shape[0] != channels:
+        raise ValueError(f'expected a label with {channels} channel(s), got '
+                         f'shape {label.shape}')
+    label = np.ascontiguousarray(label)
+    if discrete:
+        return torch.from_numpy(label.astype(np.int64))
+    return torch.from_numpy(label.astype(np.float32))
+
+
+@TRANSFORMS.register_module()
+class PackMultiTaskInputs(BaseTransform):
+    """Pack the image and every task's label into a ``SegDataSample``.
+
+    The image becomes ``inputs`` (uint8/float [3, H, W] tensor, as mmseg's
+    ``PackSegInputs``); each ``gt_*`` field of :data:`TASK_SPECS` present in
+    the results becomes a ``PixelData(data=tensor)`` of the same name on the
+    data sample: discrete labels int64 [1, H, W], ``gt_depth_map`` float32
+    [1, H, W], ``gt_normals`` float32 [3, H, W].
+
+    Args:
+        meta_keys (Sequence[str]): Results keys copied to the sample's
+            metainfo. Defaults to mmseg's keys plus ``tasks``.
+    """
+
+    def __init__(self, meta_keys: Sequence[str] = DEFAULT_META_KEYS) -> None:
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: dict) -> dict:
+        """Pack one sample.
+
+        Args:
+            results (dict): Pipeline results.
+
+        Returns:
+            dict: ``inputs`` (torch.Tensor [C, H, W]) and ``data_samples``
+            (SegDataSample).
+        """
+        packed = dict()
+        if 'img' in results:
+            img = results['img']
+            if img.ndim < 3:
+                img = img[..., None]
+            packed['inputs'] = torch.from_numpy(
+                np.ascontiguousarray(img.transpose(2, 0, 1)))
+        sample = SegDataSample()
+        for spec in TASK_SPECS.values():
+            if spec.gt_field in results:
+                data = _label_tensor(results[spec.gt_field], spec.discrete,
+                                     spec.label_channels)
+                sample.set_field(PixelData(data=data), spec.gt_field)
+        meta = {k: results[k] for k in self.meta_keys if k in results}
+        meta.setdefault('seg_map_path', None)
+        meta.setdefault('reduce_zero_label', False)
+        sample.set_metainfo(meta)
+        packed['data_samples'] = sample
+        return packed
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(meta_keys={self.meta_keys})'
