@@ -212,7 +212,9 @@ def test_edge_cases():
     r = edge_counts(pred, empty, THR, MAX_DIST, True, 'pyedgeeval')
     np.testing.assert_array_equal(o, r)
     assert (o[:, :3] == 0).all() and o[0, 3] > 0
-    # no prediction: nothing matched, label pixels all counted
+    # no prediction: nothing matched, label pixels all counted (the NMS is
+    # skipped for an all-zero map: it would return zeros)
+    assert not fast_nms(np.zeros(gt.shape), r=1, s=5, m=1.01).any()
     o = fast_edge_counts(np.zeros(gt.shape), gt, THR, MAX_DIST, True)
     assert (o[:, [0, 2, 3]] == 0).all() and (o[:, 1] == gt.sum()).all()
     # thresholds above every value and a single threshold
@@ -252,3 +254,22 @@ def test_long_augmenting_path_limit():
                                 max_dist, False)[0, 0]
         assert ours == length
         assert ours - _bsds_optimum(pred, gt, max_dist) == excess
+
+
+def test_benchmark_script(monkeypatch, capsys):
+    """tools/analysis_tools/benchmark_boundary.py runs and ends with the
+    summary line."""
+    import re
+    import runpy
+    tool = osp.join(osp.dirname(__file__), '..', '..', 'tools',
+                    'analysis_tools', 'benchmark_boundary.py')
+    monkeypatch.setattr('sys.argv', [
+        tool, '--num-images', '3', '--shape', '48', '64', '--thresholds', '3',
+        '--kinds', 'blurred', 'noisy', 'empty', '--verify-exact', '1'
+    ])
+    runpy.run_path(tool, run_name='__main__')
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(
+        r'speedup=[0-9.]+ max_abs_diff_odsF=[0-9.]+ max_abs_diff_AP=[0-9.]+',
+        lines[-1]), lines[-1]
+    assert any(line.startswith('exact BSDS optimum at') for line in lines)

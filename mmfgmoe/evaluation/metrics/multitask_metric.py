@@ -163,9 +163,11 @@ class MultiTaskMetric(BaseMetric):
 
     Args:
         tasks (Sequence[str], optional): Tasks to evaluate. None: every task
-            whose label and prediction fields are both present in a sample.
-            A configured task whose label is missing in a sample is skipped
-            for that sample; a missing prediction is an error.
+            whose label and prediction fields are both present in a sample,
+            and every task of ``dataset_meta['tasks']`` whose label is
+            present. A configured task whose label is missing in a sample is
+            skipped for that sample; a missing prediction is an error, and
+            so is a NaN/Inf prediction.
         ignore_index (int): Ignored label of semseg, human_parts, saliency
             and edge. Defaults to 255.
         edge_max_dist (float): BSDS matching tolerance as a fraction of the
@@ -330,9 +332,14 @@ class MultiTaskMetric(BaseMetric):
     # ------------------------------------------------------------------ #
     def _sample_tasks(self, sample: dict) -> List[str]:
         if self.tasks is None:
+            # A task of the dataset (``dataset_meta['tasks']``) whose label is
+            # present is evaluated even without a prediction, so that a model
+            # that does not predict it fails loudly instead of being skipped.
+            meta_tasks = (self.dataset_meta or {}).get('tasks') or []
             return [
                 t for t, spec in TASK_SPECS.items()
-                if spec.gt_field in sample and spec.pred_field in sample
+                if spec.gt_field in sample and (spec.pred_field in sample
+                                                or t in meta_tasks)
             ]
         return [t for t in self.tasks if TASK_SPECS[t].gt_field in sample]
 
@@ -362,6 +369,12 @@ class MultiTaskMetric(BaseMetric):
                         f'MultiTaskMetric: sample {name!r} has the {task} '
                         f'label `{spec.gt_field}` but no prediction '
                         f'`{spec.pred_field}`')
+                if pred.is_floating_point() and \
+                        not bool(torch.isfinite(pred).all()):
+                    raise ValueError(
+                        f'MultiTaskMetric: {task} prediction '
+                        f'`{spec.pred_field}` of sample {name!r} has NaN/Inf '
+                        'values (a diverged model?)')
                 try:
                     result[task] = self._stats(task, pred, gt)
                 except ValueError as err:

@@ -1,0 +1,80 @@
+# FGMoE (arXiv 2507.19077) on a frozen mmpretrain ViT-B/16: decoder-only
+# fine-tuning. Every number is a field here; see DESIGN.md section 4 for what
+# comes from the paper and what is our choice.
+data_preprocessor = dict(type='MultiTaskDataPreProcessor',
+                         mean=[123.675, 116.28, 103.53],
+                         std=[58.395, 57.12, 57.375],
+                         bgr_to_rgb=True,
+                         pad_val=0,
+                         seg_pad_val=255,
+                         size_divisor=16,
+                         test_cfg=dict(size_divisor=16))
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    type='MultiTaskEncoderDecoder',
+    data_preprocessor=data_preprocessor,
+    # Decoder-only fine-tuning: requires_grad=False, eval mode, no autograd.
+    freeze_backbone=True,
+    backbone=dict(
+        type='mmpretrain.VisionTransformer',
+        arch='base',
+        img_size=(448, 576),  # position embeddings are resized to any input
+        patch_size=16,
+        out_indices=(2, 5, 8, 11),
+        out_type='featmap',
+        with_cls_token=True,
+        final_norm=True,
+        frozen_stages=12),  # all blocks (the segmentor also freezes)
+    decode_head=dict(
+        type='FGMoEHead',
+        in_channels=[768, 768, 768, 768],
+        tasks=['semseg', 'depth', 'normals', 'edge'],
+        num_classes=dict(semseg=40, human_parts=7),
+        channels=256,
+        agg_channels=128,
+        agg_scale_factor=2.,  # ViT/16 features -> 1/8 of the input
+        num_blocks=2,
+        mixer_cfg=dict(type='DeformableMixer', kernel_size=3),
+        # Task MoE (fine-grained): 16 experts of h = 4*256/16 = 64 units,
+        # top-4 routed + 2 shared -> 384 activated hidden units per token.
+        moe=True,
+        num_experts=16,
+        top_k=4,
+        num_shared_experts=2,
+        use_shared_experts=True,
+        mlp_ratio=4.,
+        expert_ratio=1.,
+        renormalize=True,
+        # Global expert shared by the tasks, gated per token and task.
+        use_global_expert=True,
+        num_global_experts=1,
+        global_hidden_channels=256,
+        balance_loss_weight=0.01,
+        # DESIGN.md section 7 (InvPT / MLoRE protocol); only the configured
+        # tasks' entries are used.
+        losses=dict(semseg=dict(type='MaskedCrossEntropyLoss',
+                                ignore_index=255,
+                                loss_weight=1.0),
+                    human_parts=dict(type='MaskedCrossEntropyLoss',
+                                     ignore_index=255,
+                                     loss_weight=2.0),
+                    saliency=dict(type='BalancedBinaryCrossEntropyLoss',
+                                  pos_weight=None,
+                                  ignore_index=255,
+                                  loss_weight=5.0),
+                    normals=dict(type='NormalsL1Loss', loss_weight=10.0),
+                    edge=dict(type='BalancedBinaryCrossEntropyLoss',
+                              pos_weight=0.95,
+                              ignore_index=255,
+                              loss_weight=50.0),
+                    depth=dict(type='DepthL1Loss',
+                               invalid_value=0.0,
+                               loss_weight=1.0)),
+        norm_cfg=norm_cfg,
+        act_cfg=dict(type='ReLU'),
+        token_norm_cfg=dict(type='LN', eps=1e-6),
+        ffn_act_cfg=dict(type='GELU'),
+        align_corners=False),
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))
+tta_model = dict(type='MultiTaskTTAModel')

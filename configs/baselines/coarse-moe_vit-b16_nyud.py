@@ -1,0 +1,7 @@
+# Baseline: coarse MoE (M3ViT-style): a few large experts, a per-task (so
+# task-conditioned) top-1 router, no shared experts. 4 experts of
+# h = 4 * 256 * 1.5 / 4 = 384 hidden units: the same activated width per
+# token as FGMoE (4 routed + 2 shared experts of 64 units).
+_base_ = ['../fgmoe_nyud.py']
+model = dict(decode_head=dict(
+    num_experts=4, top_k=1, expert_ratio=1.5, use_shared_experts=False))

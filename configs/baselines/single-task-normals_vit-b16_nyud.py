@@ -1,0 +1,8 @@
+# Baseline for the multi-task delta (Δm): the FGMoE decoder trained on
+# normals alone (same frozen ViT-B/16, schedule and data).
+_base_ = ['../fgmoe_nyud.py']
+tasks = ['normals']
+model = dict(decode_head=dict(tasks=tasks))
+train_dataloader = dict(dataset=dict(tasks=tasks))
+val_dataloader = dict(dataset=dict(tasks=tasks))
+test_dataloader = val_dataloader

@@ -1,0 +1,441 @@
+# Copyright (c) mmfgmoe contributors. All rights reserved.
+"""FGMoE multi-task decode head.
+
+Reference: "Multi-Task Dense Prediction Fine-Tuning with Mixture of
+Fine-Grained Experts" (Xu, Ye, Su; https://arxiv.org/abs/2507.19077). What the
+abstract fixes and what is our choice is listed in DESIGN.md section 4.
+"""
+import copy
+import functools
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
+from ...utils import TASK_SPECS, check_tasks
+from ..layers import FGMoEBlock, GlobalExpert, RouterStats, switch_balance_loss
+
+#: Output channels of the tasks whose width does not depend on the dataset.
+#: Classification tasks (``semseg``, ``human_parts``) take theirs from
+#: ``num_classes``.
+DEFAULT_OUT_CHANNELS: Dict[str, int] = dict(depth=1,
+                                            normals=3,
+                                            edge=1,
+                                            saliency=1)
+
+#: Default loss per task and its weight (DESIGN.md section 7, the InvPT /
+#: MLoRE protocol). Override per task with the head's ``losses`` argument.
+DEFAULT_TASK_LOSSES: Dict[str, dict] = dict(
+    semseg=dict(type='MaskedCrossEntropyLoss',
+                ignore_index=255,
+                loss_weight=1.0),
+    human_parts=dict(type='MaskedCrossEntropyLoss',
+                     ignore_index=255,
+                     loss_weight=2.0),
+    saliency=dict(type='BalancedBinaryCrossEntropyLoss',
+                  pos_weight=None,
+                  ignore_index=255,
+                  loss_weight=5.0),
+    normals=dict(type='NormalsL1Loss', loss_weight=10.0),
+    edge=dict(type='BalancedBinaryCrossEntropyLoss',
+              pos_weight=0.95,
+              ignore_index=255,
+              loss_weight=50.0),
+    depth=dict(type='DepthL1Loss', invalid_value=0.0, loss_weight=1.0),
+)
+
+
+def _stack_gt(batch_data_samples: SampleList, task: str) -> Tensor:
+    """Stack one task's labels to ``[B, c, H, W]``; clear error if missing."""
+    field = TASK_SPECS[task].gt_field
+    labels = []
+    for i, sample in enumerate(batch_data_samples):
+        if field not in sample:
+            path = sample.metainfo.get('img_path')
+            raise KeyError(
+                f'FGMoEHead: data sample {i} ({path}) has no `{field}` for '
+                f'task {task!r}; the dataset pipeline must load every '
+                'configured task')
+        labels.append(sample.get(field).data)
+    return torch.stack(labels, dim=0)
+
+
+def _check_class_ids(target: Tensor, task: str, num_classes: int,
+                     ignore_index: int, batch_data_samples: SampleList) -> None:
+    """Raise a ``ValueError`` naming ``FGMoEHead.num_classes`` and the sample
+    when a ``[B, 1, H, W]`` label holds an id outside ``[0, num_classes)``
+    other than ``ignore_index`` (torch's own cross-entropy error names
+    neither; a head with fewer classes than the dataset ends there)."""
+    bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
+    if not bool(bad.any()):
+        return
+    index = int(bad.flatten(1).any(dim=1).nonzero()[0])
+    values = torch.unique(target[index][bad[index]]).tolist()[:5]
+    path = batch_data_samples[index].metainfo.get('img_path')
+    raise ValueError(
+        f'FGMoEHead: the {task} label of data sample {index} ({path}) holds '
+        f'class ids {values}, outside [0, {num_classes}) and not the ignore '
+        f'index {ignore_index}: FGMoEHead.num_classes[{task!r}]='
+        f'{num_classes} does not match the dataset')
+
+
+@MODELS.register_module()
+class FGMoEHead(BaseModule):
+    """Multi-task FGMoE decoder (fine-grained task MoE, shared experts, global
+    expert).
+
+    Call flow::
+
+        features (L levels, [B, C_l, h, w]) --ConvModule 3x3 per level-->
+        resize x agg_scale_factor, concat --ConvModule 3x3--> x [B, D, H, W]
+          |--> GlobalExpert(Norm x) --> g_t(x) * E_g(x) for every task t
+          '--> per task t: num_blocks x (x + Mixer_t(Norm x),
+                                         x + TaskMoE_t(Norm x))
+               + global output of t --> ConvModule 3x3 + 1x1 --> logits_t
+
+    One head covers FGMoE, its ablations (``use_shared_experts``,
+    ``use_global_expert``, fine vs coarse experts via ``num_experts``/
+    ``top_k``/``expert_ratio``) and the baselines (single task: one entry in
+    ``tasks``; dense multi-task: ``moe=False``).
+
+    Args:
+        in_channels (Sequence[int]): Channels of each backbone level.
+        tasks (Sequence[str]): Tasks to predict (keys of ``TASK_SPECS``).
+        num_classes (dict[str, int], optional): Output channels per task;
+            required for ``semseg`` and ``human_parts``, others default to
+            :data:`DEFAULT_OUT_CHANNELS`.
+        channels (int): Decoder width ``D``. Defaults to 256.
+        agg_channels (int): Per-level width in the aggregator. Defaults to 128.
+        agg_scale_factor (float): Upsampling of the backbone features in the
+            aggregator (2 puts ViT/16 features at 1/8). Defaults to 2.
+        in_index (Sequence[int], optional): Backbone levels used. Defaults to
+            all.
+        num_blocks (int): Blocks per task branch. Defaults to 2.
+        mixer_cfg (dict): Spatial mixer config. Defaults to
+            ``dict(type='DeformableMixer', kernel_size=3)``.
+        moe (bool): Task MoE (True) or dense FFN of the same activated width.
+            Defaults to True.
+        num_experts (int): Routed experts per task MoE. Defaults to 16.
+        top_k (int): Routed experts per token. Defaults to 4.
+        num_shared_experts (int): Always-on expert slices. Defaults to 2.
+        use_shared_experts (bool): False sets ``num_shared_experts`` to 0.
+            Defaults to True.
+        mlp_ratio (float): Hidden/width ratio of the dense reference FFN.
+            Defaults to 4.
+        expert_ratio (float): Scales the expert width. Defaults to 1.
+        renormalize (bool): Renormalise the top-k gate weights. Defaults to
+            True.
+        use_global_expert (bool): Add the global expert. Defaults to True.
+        num_global_experts (int): Global experts. Defaults to 1.
+        global_hidden_channels (int, optional): Hidden width of a global
+            expert. Defaults to ``channels``.
+        balance_loss_weight (float): Weight of ``loss_moe_balance``. Defaults
+            to 0.01.
+        losses (dict[str, dict], optional): Per-task loss configs overriding
+            :data:`DEFAULT_TASK_LOSSES` (a task's dict is merged into its
+            default).
+        norm_cfg (dict): Norm of the ConvModules. Defaults to BN.
+        act_cfg (dict): Activation of the ConvModules. Defaults to ReLU.
+        token_norm_cfg (dict): Norm of the token blocks and the global expert
+            input. Defaults to ``dict(type='LN', eps=1e-6)``.
+        ffn_act_cfg (dict): Activation inside the experts. Defaults to GELU.
+        align_corners (bool): ``align_corners`` of every resize. Defaults to
+            False.
+        init_cfg (dict | list[dict], optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 in_channels: Sequence[int],
+                 tasks: Sequence[str],
+                 num_classes: Optional[Dict[str, int]] = None,
+                 channels: int = 256,
+                 agg_channels: int = 128,
+                 agg_scale_factor: float = 2.,
+                 in_index: Optional[Sequence[int]] = None,
+                 num_blocks: int = 2,
+                 mixer_cfg: ConfigType = dict(type='DeformableMixer',
+                                              kernel_size=3),
+                 moe: bool = True,
+                 num_experts: int = 16,
+                 top_k: int = 4,
+                 num_shared_experts: int = 2,
+                 use_shared_experts: bool = True,
+                 mlp_ratio: float = 4.,
+                 expert_ratio: float = 1.,
+                 renormalize: bool = True,
+                 use_global_expert: bool = True,
+                 num_global_experts: int = 1,
+                 global_hidden_channels: Optional[int] = None,
+                 balance_loss_weight: float = 0.01,
+                 losses: Optional[Dict[str, dict]] = None,
+                 norm_cfg: ConfigType = dict(type='BN', requires_grad=True),
+                 act_cfg: ConfigType = dict(type='ReLU'),
+                 token_norm_cfg: ConfigType = dict(type='LN', eps=1e-6),
+                 ffn_act_cfg: ConfigType = dict(type='GELU'),
+                 align_corners: bool = False,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.tasks = check_tasks(tasks, field='FGMoEHead.tasks')
+        self.out_channels = self._resolve_out_channels(num_classes or {})
+        in_channels = list(in_channels)
+        self.in_index = list(range(len(in_channels))) if in_index is None \
+            else list(in_index)
+        self.channels = channels
+        self.agg_scale_factor = agg_scale_factor
+        self.align_corners = align_corners
+        self.balance_loss_weight = balance_loss_weight
+        self.moe = moe
+
+        # Feature aggregator.
+        self.agg_convs = nn.ModuleList(
+            ConvModule(in_channels[i],
+                       agg_channels,
+                       3,
+                       padding=1,
+                       norm_cfg=norm_cfg,
+                       act_cfg=act_cfg) for i in self.in_index)
+        self.agg_fuse = ConvModule(agg_channels * len(self.in_index),
+                                   channels,
+                                   3,
+                                   padding=1,
+                                   norm_cfg=norm_cfg,
+                                   act_cfg=act_cfg)
+
+        # Task branches.
+        act_layer = functools.partial(build_activation_layer, ffn_act_cfg)
+        moe_kwargs = dict(
+            moe=moe,
+            num_experts=num_experts,
+            top_k=top_k,
+            num_shared_experts=num_shared_experts if use_shared_experts else 0,
+            mlp_ratio=mlp_ratio,
+            expert_ratio=expert_ratio,
+            renormalize=renormalize)
+        self.branches = nn.ModuleDict({
+            task:
+            nn.ModuleList(
+                FGMoEBlock(channels, mixer_cfg, token_norm_cfg, act_layer, **
+                           moe_kwargs) for _ in range(num_blocks))
+            for task in self.tasks
+        })
+
+        # Global expert shared by the tasks.
+        if use_global_expert:
+            self.global_norm = build_norm_layer(token_norm_cfg, channels)[1]
+            self.global_expert = GlobalExpert(channels,
+                                              len(self.tasks),
+                                              global_hidden_channels
+                                              or channels,
+                                              num_experts=num_global_experts,
+                                              act_layer=act_layer)
+        else:
+            self.global_norm = None
+            self.global_expert = None
+
+        # Prediction heads and losses.
+        self.pred_heads = nn.ModuleDict({
+            task:
+            nn.Sequential(
+                ConvModule(channels,
+                           channels,
+                           3,
+                           padding=1,
+                           norm_cfg=norm_cfg,
+                           act_cfg=act_cfg),
+                nn.Conv2d(channels, self.out_channels[task], 1))
+            for task in self.tasks
+        })
+        self.losses = nn.ModuleDict({
+            task:
+            MODELS.build(self._loss_cfg(task, losses or {}))
+            for task in self.tasks
+        })
+
+    def _resolve_out_channels(self, num_classes: Dict[str,
+                                                      int]) -> Dict[str, int]:
+        out = {}
+        for task in self.tasks:
+            if task in num_classes:
+                out[task] = int(num_classes[task])
+            elif task in DEFAULT_OUT_CHANNELS:
+                out[task] = DEFAULT_OUT_CHANNELS[task]
+            else:
+                raise ValueError(
+                    f'FGMoEHead.num_classes must give the number of classes '
+                    f'of task {task!r} (got num_classes={num_classes})')
+        return out
+
+    def _loss_cfg(self, task: str, losses: Dict[str, dict]) -> dict:
+        cfg = copy.deepcopy(DEFAULT_TASK_LOSSES[task])
+        override = losses.get(task, {})
+        if override.get('type', cfg['type']) != cfg['type']:
+            cfg = {}  # another loss type: take the override as is
+        cfg.update(override)
+        return cfg
+
+    def aggregate(self, inputs: Sequence[Tensor]) -> Tensor:
+        """Feature aggregator.
+
+        Args:
+            inputs (Sequence[Tensor]): Backbone levels ``[B, C_l, h, w]``.
+
+        Returns:
+            Tensor: ``[B, D, H, W]`` with ``(H, W) = agg_scale_factor *
+            (h, w)`` of the first used level.
+        """
+        first = inputs[self.in_index[0]]
+        size = (int(first.shape[2] * self.agg_scale_factor),
+                int(first.shape[3] * self.agg_scale_factor))
+        levels = [
+            resize(conv(inputs[i]),
+                   size=size,
+                   mode='bilinear',
+                   align_corners=self.align_corners)
+            for conv, i in zip(self.agg_convs, self.in_index)
+        ]  # L x [B, agg, H, W]
+        return self.agg_fuse(torch.cat(levels, dim=1))  # [B, D, H, W]
+
+    def forward_with_stats(
+        self, inputs: Sequence[Tensor]
+    ) -> Tuple[Dict[str, Tensor], List[RouterStats]]:
+        """Forward pass that also returns the routers' statistics.
+
+        Args:
+            inputs (Sequence[Tensor]): Backbone levels ``[B, C_l, h, w]``.
+
+        Returns:
+            tuple[dict[str, Tensor], list[RouterStats]]: Logits per task
+            ``[B, C_t, H, W]`` (at the aggregator scale) and one
+            :class:`RouterStats` per task MoE layer (empty when ``moe=False``).
+        """
+        x = self.aggregate(inputs)  # [B, D, H, W]
+        batch, channels, height, width = x.shape
+        tokens = x.flatten(2).transpose(1, 2)  # [B, L, D]
+        global_out = None
+        if self.global_expert is not None:
+            global_out, _ = self.global_expert(
+                self.global_norm(tokens))  # [T, B, L, D]
+        logits, stats = {}, []
+        for index, task in enumerate(self.tasks):
+            y = tokens
+            for block in self.branches[task]:
+                y, block_stats = block(y, (height, width))  # [B, L, D]
+                if block_stats is not None:
+                    stats.append(block_stats)
+            if global_out is not None:
+                y = y + global_out[index]
+            y = y.transpose(1, 2).reshape(batch, channels, height,
+                                          width)  # [B, D, H, W]
+            logits[task] = self.pred_heads[task](y)  # [B, C_t, H, W]
+        return logits, stats
+
+    def forward(self, inputs: Sequence[Tensor]) -> Dict[str, Tensor]:
+        """Args:
+            inputs (Sequence[Tensor]): Backbone levels ``[B, C_l, h, w]``.
+
+        Returns:
+            dict[str, Tensor]: Raw logits per task ``[B, C_t, H, W]`` at the
+            aggregator scale.
+        """
+        return self.forward_with_stats(inputs)[0]
+
+    def loss(self,
+             inputs: Sequence[Tensor],
+             batch_data_samples: SampleList,
+             train_cfg: OptConfigType = None) -> Dict[str, Tensor]:
+        """Forward and compute the losses.
+
+        Args:
+            inputs (Sequence[Tensor]): Backbone levels.
+            batch_data_samples (list[SegDataSample]): Samples carrying the
+                ``gt_*`` field of every task.
+            train_cfg (dict, optional): Unused; mmseg head signature.
+
+        Returns:
+            dict[str, Tensor]: See :meth:`loss_by_feat`.
+        """
+        logits, stats = self.forward_with_stats(inputs)
+        return self.loss_by_feat(logits, batch_data_samples, stats)
+
+    def loss_by_feat(
+        self,
+        seg_logits: Dict[str, Tensor],
+        batch_data_samples: SampleList,
+        router_stats: Sequence[RouterStats] = ()
+    ) -> Dict[str, Tensor]:
+        """Per-task losses and the MoE balance loss.
+
+        Logits are upsampled (bilinear) to the label size first.
+
+        Args:
+            seg_logits (dict[str, Tensor]): ``{task: [B, C_t, H, W]}``.
+            batch_data_samples (list[SegDataSample]): Samples with labels.
+            router_stats (Sequence[RouterStats]): From
+                :meth:`forward_with_stats`.
+
+        Returns:
+            dict[str, Tensor]: ``loss_<task>`` for every task (weighted) and
+            ``loss_moe_balance`` when there are routers.
+        """
+        losses = {}
+        for task in self.tasks:
+            target = _stack_gt(batch_data_samples, task)  # [B, c, H, W]
+            if task not in DEFAULT_OUT_CHANNELS:  # class-id labels
+                _check_class_ids(
+                    target, task, self.out_channels[task],
+                    getattr(self.losses[task], 'ignore_index',
+                            TASK_SPECS[task].pad_value), batch_data_samples)
+            pred = resize(seg_logits[task],
+                          size=target.shape[2:],
+                          mode='bilinear',
+                          align_corners=self.align_corners)
+            losses[f'loss_{task}'] = self.losses[task](pred, target)
+        if router_stats:
+            losses['loss_moe_balance'] = (self.balance_loss_weight *
+                                          switch_balance_loss(router_stats))
+        return losses
+
+    def predict(self,
+                inputs: Sequence[Tensor],
+                batch_img_metas: List[dict],
+                test_cfg: OptConfigType = None) -> Dict[str, Tensor]:
+        """Forward and upsample the logits to the (padded) input size.
+
+        Args:
+            inputs (Sequence[Tensor]): Backbone levels.
+            batch_img_metas (list[dict]): Image metas (``pad_shape`` or
+                ``img_shape``).
+            test_cfg (dict, optional): Unused; mmseg head signature.
+
+        Returns:
+            dict[str, Tensor]: ``{task: [B, C_t, H_in, W_in]}`` logits.
+        """
+        return self.predict_by_feat(self.forward(inputs), batch_img_metas)
+
+    def predict_by_feat(self, seg_logits: Dict[str, Tensor],
+                        batch_img_metas: List[dict]) -> Dict[str, Tensor]:
+        """Upsample every task's logits to the batch input size.
+
+        Args:
+            seg_logits (dict[str, Tensor]): ``{task: [B, C_t, H, W]}``.
+            batch_img_metas (list[dict]): Image metas.
+
+        Returns:
+            dict[str, Tensor]: ``{task: [B, C_t, H_in, W_in]}``.
+        """
+        meta = batch_img_metas[0]
+        size = meta.get('pad_shape', meta['img_shape'])[:2]
+        return {
+            task:
+            resize(logit,
+                   size=size,
+                   mode='bilinear',
+                   align_corners=self.align_corners)
+            for task, logit in seg_logits.items()
+        }

@@ -1,0 +1,356 @@
+# Copyright (c) mmfgmoe contributors. All rights reserved.
+"""Fine-grained mixture of experts: an FFN whose hidden dimension is cut into
+experts, with always-on shared experts and sparse (sorted) dispatch.
+
+References:
+
+* FGMoE, "Multi-Task Dense Prediction Fine-Tuning with Mixture of
+  Fine-Grained Experts" (Xu, Ye, Su; https://arxiv.org/abs/2507.19077):
+  intra-task experts partition an MLP along its hidden dimension; shared
+  experts hold what is common to all contexts of a task.
+* DeepSeekMoE / DeepSeek-V2 (fine-grained + shared experts, gate module
+  returning ``(weights, indices)``), Mixtral (top-k with renormalisation),
+  MegaBlocks (dispatch by sorting), Switch Transformer (load-balancing loss
+  ``N * sum_i f_i * P_i``).
+
+Everything beyond the abstract (router form, renormalisation, the balance
+loss, initialisation) is our choice; see DESIGN.md section 4.
+"""
+import math
+from typing import Callable, NamedTuple, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from .mlp import Mlp
+
+__all__ = [
+    'GateOutput', 'RouterStats', 'TopKGate', 'FineGrainedMoE',
+    'switch_balance_loss'
+]
+
+
+class GateOutput(NamedTuple):
+    """What :class:`TopKGate` returns.
+
+    Attributes:
+        weights (Tensor): ``[T, k]`` combine weights of the chosen experts,
+            in the input dtype.
+        indices (Tensor): ``[T, k]`` int64 ids of the chosen experts.
+        probs (Tensor): ``[T, E]`` float32 router probabilities (softmax over
+            all experts), kept for the load-balancing statistic.
+    """
+    weights: Tensor
+    indices: Tensor
+    probs: Tensor
+
+
+class RouterStats(NamedTuple):
+    """Load-balancing statistics of one router over one batch.
+
+    Attributes:
+        expert_fraction (Tensor): ``[E]`` fraction ``f_i`` of the ``T * k``
+            token-to-expert assignments that went to expert ``i`` (no
+            gradient; sums to 1).
+        mean_prob (Tensor): ``[E]`` mean router probability ``P_i`` over the
+            tokens (float32, differentiable; sums to 1).
+    """
+    expert_fraction: Tensor
+    mean_prob: Tensor
+
+
+def switch_balance_loss(stats: Sequence[RouterStats]) -> Tensor:
+    """Switch-Transformer load-balancing loss, averaged over routers.
+
+    For one router with ``N`` experts the loss is ``N * sum_i f_i * P_i``; it
+    equals 1 for perfectly balanced routing and grows as routing collapses.
+    With ``top_k > 1`` the fractions count all ``T * k`` assignments.
+
+    Args:
+        stats (Sequence[RouterStats]): One entry per router (e.g. per task MoE
+            layer). Must not be empty.
+
+    Returns:
+        Tensor: Scalar float32 loss (mean over routers).
+    """
+    if len(stats) == 0:
+        raise ValueError('switch_balance_loss needs at least one RouterStats')
+    losses = [
+        s.mean_prob.numel() * torch.sum(s.expert_fraction * s.mean_prob)
+        for s in stats
+    ]
+    return torch.stack(losses).mean()
+
+
+class TopKGate(nn.Module):
+    """Linear router: float32 softmax over experts, top-k, optional
+    renormalisation of the chosen weights.
+
+    Args:
+        in_channels (int): Token channels ``D``.
+        num_experts (int): Number of routed experts ``E``.
+        top_k (int): Experts chosen per token (``1 <= top_k <= E``).
+        renormalize (bool): Rescale the ``k`` chosen probabilities to sum to
+            one (Mixtral); otherwise keep the raw softmax values
+            (DeepSeek-V2). Defaults to True.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 num_experts: int,
+                 top_k: int,
+                 renormalize: bool = True) -> None:
+        super().__init__()
+        if not 1 <= top_k <= num_experts:
+            raise ValueError(f'top_k must be in [1, num_experts={num_experts}]'
+                             f', got {top_k}')
+        self.num_experts = num_experts
+        self.top_k = top_k
+        self.renormalize = renormalize
+        self.proj = nn.Linear(in_channels, num_experts, bias=False)
+
+    def forward(self, x: Tensor) -> GateOutput:
+        """Route tokens.
+
+        Args:
+            x (Tensor): ``[T, D]`` tokens.
+
+        Returns:
+            GateOutput: ``weights [T, k]`` (dtype of ``x``), ``indices [T, k]``
+            and ``probs [T, E]`` (float32).
+        """
+        # Route in float32 even inside an autocast (AMP) region.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            logits = F.linear(x.float(),
+                              self.proj.weight.float())  # [T, E] float32
+            probs = logits.softmax(dim=-1)  # [T, E] float32
+        weights, indices = probs.topk(self.top_k, dim=-1)  # [T, k], [T, k]
+        if self.renormalize:
+            weights = weights / weights.sum(dim=-1, keepdim=True)
+        return GateOutput(weights.to(x.dtype), indices, probs)
+
+
+class FineGrainedMoE(nn.Module):
+    """FFN ``D -> H -> D`` with its hidden dimension cut into experts.
+
+    The dense reference FFN has ``H = mlp_ratio * D`` hidden units. It is cut
+    into ``num_experts`` slices of ``h = H * expert_ratio / num_experts``
+    units; expert ``i`` is ``(W1[:, slice_i], W2[slice_i, :])`` and the
+    weights are stored stacked (``w1 [E, D, h]``, ``w2 [E, h, D]``). Each
+    token goes to its ``top_k`` experts (sparse dispatch: every expert runs
+    only on the tokens routed to it) and ``num_shared_experts`` further slices
+    are always on, implemented as one dense MLP of hidden
+    ``num_shared_experts * h``::
+
+        y = b2 + Shared(x) + sum_{i in topk(x)} g_i(x) * E_i(x)
+
+    so each token activates ``(top_k + num_shared_experts) * h`` hidden units.
+    ``moe=False`` replaces the layer by a dense FFN of exactly that activated
+    width (the "same FLOPs" baseline); ``num_experts``/``top_k``/
+    ``expert_ratio`` give coarse MoE (e.g. 4 full-size experts:
+    ``num_experts=4, expert_ratio=4``).
+
+    Args:
+        embed_dims (int): Token channels ``D``.
+        mlp_ratio (float): ``H / D`` of the dense reference FFN. Defaults to 4.
+        num_experts (int): Routed experts ``E``. Defaults to 16.
+        top_k (int): Routed experts per token. Defaults to 4.
+        num_shared_experts (int): Always-on slices (0 disables shared
+            experts). Defaults to 2.
+        expert_ratio (float): Scales the expert width ``h``. Defaults to 1.
+        moe (bool): False gives the dense FFN of the activated width.
+            Defaults to True.
+        renormalize (bool): See :class:`TopKGate`. Defaults to True.
+        act_layer (Callable[[], nn.Module]): Activation class. Defaults to
+            :class:`torch.nn.GELU`.
+        dispatch (str): ``'sorted'`` (sparse dispatch, the default) or
+            ``'masked'`` (every expert on every token, then masked: the slow
+            reference, kept for tests and benchmarks).
+    """
+
+    #: Values of ``dispatch``; each names the method ``experts_<mode>``.
+    DISPATCH_MODES = ('sorted', 'masked')
+
+    def __init__(self,
+                 embed_dims: int,
+                 mlp_ratio: float = 4.,
+                 num_experts: int = 16,
+                 top_k: int = 4,
+                 num_shared_experts: int = 2,
+                 expert_ratio: float = 1.,
+                 moe: bool = True,
+                 renormalize: bool = True,
+                 act_layer: Callable[[], nn.Module] = nn.GELU,
+                 dispatch: str = 'sorted') -> None:
+        super().__init__()
+        if num_experts < 1 or num_shared_experts < 0:
+            raise ValueError('num_experts must be >= 1 and num_shared_experts'
+                             f' >= 0, got {num_experts}, {num_shared_experts}')
+        expert_hidden = int(
+            round(embed_dims * mlp_ratio * expert_ratio / num_experts))
+        if expert_hidden < 1:
+            raise ValueError(
+                f'expert width h = D*mlp_ratio*expert_ratio/num_experts = '
+                f'{embed_dims}*{mlp_ratio}*{expert_ratio}/{num_experts} < 1')
+        self.embed_dims = embed_dims
+        self.num_experts = num_experts
+        self.top_k = top_k
+        self.num_shared_experts = num_shared_experts
+        self.expert_hidden = expert_hidden
+        #: Hidden units each token activates (routed + shared).
+        self.activated_hidden = (top_k + num_shared_experts) * expert_hidden
+        self.moe = moe
+        if not moe:
+            self.dense = Mlp(embed_dims,
+                             self.activated_hidden,
+                             act_layer=act_layer)
+            return
+
+        self.gate = TopKGate(embed_dims, num_experts, top_k, renormalize)
+        self.w1 = nn.Parameter(
+            torch.empty(num_experts, embed_dims, expert_hidden))  # [E, D, h]
+        self.b1 = nn.Parameter(torch.empty(num_experts,
+                                           expert_hidden))  # [E, h]
+        self.w2 = nn.Parameter(
+            torch.empty(num_experts, expert_hidden, embed_dims))  # [E, h, D]
+        self.b2 = nn.Parameter(torch.empty(embed_dims))  # [D]
+        self.act = act_layer()
+        # The second-layer bias lives in ``b2`` (applied once), so the shared
+        # MLP has none.
+        self.shared = Mlp(embed_dims,
+                          num_shared_experts * expert_hidden,
+                          act_layer=act_layer,
+                          bias=(True,
+                                False)) if num_shared_experts > 0 else None
+        if dispatch not in self.DISPATCH_MODES:
+            raise ValueError(f'dispatch must be one of {self.DISPATCH_MODES}, '
+                             f'got {dispatch!r}')
+        self.dispatch = dispatch
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Initialise like ``nn.Linear`` layers of the dense FFN whose hidden
+        width is the activated width (fan-in ``D`` for layer 1,
+        ``activated_hidden`` for layer 2)."""
+        if not self.moe:
+            return
+        bound1 = 1. / math.sqrt(self.embed_dims)
+        bound2 = 1. / math.sqrt(self.activated_hidden)
+        nn.init.uniform_(self.w1, -bound1, bound1)
+        nn.init.uniform_(self.b1, -bound1, bound1)
+        nn.init.uniform_(self.w2, -bound2, bound2)
+        nn.init.uniform_(self.b2, -bound2, bound2)
+
+    def _expert(self, w1: Tensor, b1: Tensor, w2: Tensor, tokens: Tensor,
+                gate: Tensor) -> Tensor:
+        """One expert (``w1 [D, h]``, ``b1 [h]``, ``w2 [h, D]``) on
+        ``tokens [n, D]``, scaled by ``gate [n]`` -> ``[n, D]`` (no ``b2``).
+
+        The gate scales the ``h``-wide hidden activations, which equals
+        scaling the ``D``-wide output (``g * (a W2) = (g * a) W2``) at a
+        quarter of the cost for ``mlp_ratio=4``.
+        """
+        hidden = self.act(torch.addmm(b1, tokens, w1))  # [n, h]
+        return (hidden * gate.unsqueeze(-1)) @ w2  # [n, D]
+
+    def experts_sorted(self, x: Tensor, weights: Tensor,
+                       indices: Tensor) -> Tensor:
+        """Sparse dispatch by sorting.
+
+        The ``T * k`` (token, slot) assignments are sorted by expert id so
+        each expert's tokens are contiguous; each non-empty expert runs once on
+        its slice (its outputs scaled by the gate weights); the inverse
+        permutation restores (token, slot) order and the ``k`` outputs of a
+        token are summed.
+
+        ``split``/``unbind`` (not slicing in a loop) keep the backward pass
+        linear in the number of tokens: their gradients are one concatenation
+        / stack instead of one zero-filled full-size tensor per expert.
+
+        Args:
+            x (Tensor): ``[T, D]`` tokens.
+            weights (Tensor): ``[T, k]`` combine weights.
+            indices (Tensor): ``[T, k]`` expert ids.
+
+        Returns:
+            Tensor: ``[T, D]`` routed output (without ``b2``).
+        """
+        num_tokens, top_k = indices.shape
+        flat_ids = indices.reshape(-1)  # [T*k], slot-major within a token
+        order = torch.argsort(flat_ids, stable=True)  # [T*k] grouped by expert
+        gathered = x.index_select(0, order // top_k)  # [T*k, D] sorted tokens
+        gates = weights.reshape(-1).index_select(0, order)  # [T*k] sorted
+        # One host sync: how many assignments each expert received.
+        counts = torch.bincount(flat_ids, minlength=self.num_experts).tolist()
+        experts = zip(self.w1.unbind(0), self.b1.unbind(0), self.w2.unbind(0),
+                      gathered.split(counts), gates.split(counts),
+                      counts)  # per expert, contiguous
+        outputs = [
+            self._expert(w1, b1, w2, tokens, gate)  # [count_e, D]
+            for w1, b1, w2, tokens, gate, count in experts
+            if count > 0  # empty experts cost nothing
+        ]
+        if not outputs:  # no tokens at all
+            return x.new_zeros(num_tokens, self.embed_dims)
+        sorted_out = torch.cat(outputs)  # [T*k, D] in sorted order
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.numel(), device=order.device)
+        out = sorted_out.index_select(0, inverse).view(
+            num_tokens, top_k, self.embed_dims)  # [T, k, D] (token, slot)
+        return out.sum(dim=1)  # [T, D]
+
+    def experts_masked(self, x: Tensor, weights: Tensor,
+                       indices: Tensor) -> Tensor:
+        """Reference: every expert on every token, masked by the routing.
+
+        Same arguments and result as :meth:`experts_sorted`, ``E / k`` times
+        the FLOPs. For tests and benchmarks only.
+        """
+        hidden = self.act(
+            torch.einsum('td,edh->eth', x, self.w1) +
+            self.b1.unsqueeze(1))  # [E, T, h]
+        out = torch.einsum('eth,ehd->etd', hidden, self.w2)  # [E, T, D]
+        dense_weights = x.new_zeros(x.shape[0], self.num_experts).scatter_add(
+            1, indices, weights)  # [T, E], zero where not routed
+        return torch.einsum('te,etd->td', dense_weights, out)  # [T, D]
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, Optional[RouterStats]]:
+        """Apply the layer to tokens.
+
+        Args:
+            x (Tensor): ``[..., D]`` tokens (e.g. ``[B, L, D]``).
+
+        Returns:
+            tuple[Tensor, RouterStats | None]: Output ``[..., D]`` and the
+            router statistics of this call (None when ``moe=False``).
+        """
+        if not self.moe:
+            return self.dense(x), None
+        shape = x.shape
+        tokens = x.reshape(-1, self.embed_dims)  # [T, D]
+        weights, indices, probs = self.gate(tokens)  # [T,k], [T,k], [T,E]
+        run_experts = getattr(self, f'experts_{self.dispatch}')
+        out = run_experts(tokens, weights, indices) + self.b2  # [T, D]
+        if self.shared is not None:
+            out = out + self.shared(tokens)
+        stats = self._router_stats(indices, probs)
+        return out.view(shape), stats
+
+    def _router_stats(self, indices: Tensor, probs: Tensor) -> RouterStats:
+        """``f`` (fraction of assignments, no grad) and ``P`` (mean prob)."""
+        num_assign = indices.numel()
+        if num_assign == 0:
+            zeros = probs.new_zeros(self.num_experts)
+            return RouterStats(zeros, zeros + probs.sum(0))
+        counts = torch.bincount(indices.reshape(-1),
+                                minlength=self.num_experts)  # [E]
+        fraction = counts.to(probs.dtype) / num_assign  # [E]
+        return RouterStats(fraction, probs.mean(dim=0))
+
+    def extra_repr(self) -> str:
+        return (f'embed_dims={self.embed_dims}, moe={self.moe}, '
+                f'num_experts={self.num_experts}, top_k={self.top_k}, '
+                f'num_shared_experts={self.num_shared_experts}, '
+                f'expert_hidden={self.expert_hidden}')

@@ -1,0 +1,118 @@
+# Copyright (c) mmfgmoe contributors. All rights reserved.
+"""Token mixers and the FGMoE block."""
+import pytest
+import torch
+import torch.nn as nn
+
+from mmseg.registry import MODELS
+from mmfgmoe.models.layers import (DeformableMixer, DepthwiseConvMixer,
+                                   FGMoEBlock, Mlp, TorchDeformConv2dPack)
+
+
+@pytest.mark.parametrize('cfg', [
+    dict(type='DeformableMixer', kernel_size=3),
+    dict(type='DeformableMixer', conv_cfg=dict(type='TorchDCN')),
+    dict(type='DepthwiseConvMixer', kernel_size=5),
+])
+def test_mixers_preserve_shape_and_train(cfg):
+    torch.manual_seed(0)
+    mixer = MODELS.build(dict(cfg, channels=8))
+    x = torch.randn(2, 8, 6, 7, requires_grad=True)
+    y = mixer(x)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    y.square().sum().backward()
+    for name, param in mixer.named_parameters():
+        assert param.grad is not None, name
+
+
+def test_deformable_mixer_offsets_are_learned():
+    torch.manual_seed(0)
+    mixer = DeformableMixer(8)
+    # Offsets start at zero: the layer starts as a plain convolution.
+    x = torch.randn(1, 8, 5, 5)
+    plain = nn.functional.conv2d(x, mixer.conv.weight, padding=1)
+    torch.testing.assert_close(mixer(x), plain, atol=1e-5, rtol=1e-5)
+    mixer(x).square().sum().backward()
+    assert mixer.conv.conv_offset.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('groups,deform_groups,size', [(1, 1, (7, 9)),
+                                                       (2, 2, (5, 6)),
+                                                       (1, 4, (3, 4))])
+def test_torch_deform_conv_matches_mmcv(groups, deform_groups, size):
+    """Same parameters, same outputs and gradients as mmcv's kernel, with
+    offsets large enough to sample outside the image."""
+    from mmcv.ops import DeformConv2dPack
+    torch.manual_seed(0)
+    ref = DeformConv2dPack(8,
+                           8,
+                           3,
+                           padding=1,
+                           groups=groups,
+                           deform_groups=deform_groups)
+    nn.init.normal_(ref.conv_offset.weight, std=0.5)
+    nn.init.normal_(ref.conv_offset.bias, std=2.)
+    ours = TorchDeformConv2dPack(8,
+                                 8,
+                                 3,
+                                 padding=1,
+                                 groups=groups,
+                                 deform_groups=deform_groups)
+    assert set(ours.state_dict()) == set(ref.state_dict())
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 8, *size, requires_grad=True)
+    out_ref, out = ref(x), ours(x)
+    torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
+    weights = torch.randn_like(out)
+    params_ref = [x, ref.weight, ref.conv_offset.weight]
+    params = [x, ours.weight, ours.conv_offset.weight]
+    for got, want in zip(
+            torch.autograd.grad((out * weights).sum(), params),
+            torch.autograd.grad((out_ref * weights).sum(), params_ref)):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_torch_deform_conv_rejects_stride():
+    with pytest.raises(ValueError, match='stride'):
+        TorchDeformConv2dPack(4, 4, 3, stride=2)
+
+
+def test_mixer_rejects_even_kernel():
+    with pytest.raises(ValueError, match='odd'):
+        DepthwiseConvMixer(8, kernel_size=2)
+
+
+def test_fgmoe_block_tokens_roundtrip():
+    torch.manual_seed(0)
+    block = FGMoEBlock(16,
+                       dict(type='DepthwiseConvMixer'),
+                       dict(type='LN'),
+                       nn.GELU,
+                       num_experts=4,
+                       top_k=2,
+                       num_shared_experts=1)
+    x = torch.randn(2, 3 * 4, 16)
+    y, stats = block(x, (3, 4))
+    assert y.shape == x.shape and stats.expert_fraction.shape == (4, )
+    dense = FGMoEBlock(16,
+                       dict(type='DepthwiseConvMixer'),
+                       dict(type='LN'),
+                       nn.GELU,
+                       moe=False)
+    y, stats = dense(x, (3, 4))
+    assert y.shape == x.shape and stats is None
+
+
+def test_mlp_tokens_and_maps_agree():
+    torch.manual_seed(0)
+    linear = Mlp(6, 12)
+    conv = Mlp(6, 12, use_conv=True)
+    with torch.no_grad():
+        conv.fc1.weight.copy_(linear.fc1.weight[..., None, None])
+        conv.fc1.bias.copy_(linear.fc1.bias)
+        conv.fc2.weight.copy_(linear.fc2.weight[..., None, None])
+        conv.fc2.bias.copy_(linear.fc2.bias)
+    x = torch.randn(2, 6, 3, 4)
+    torch.testing.assert_close(
+        conv(x),
+        linear(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
