@@ -261,9 +261,10 @@ class FineGrainedMoE(nn.Module):
 
         The ``T * k`` (token, slot) assignments are sorted by expert id so
         each expert's tokens are contiguous; each non-empty expert runs once on
-        its slice (its outputs scaled by the gate weights); the inverse
-        permutation restores (token, slot) order and the ``k`` outputs of a
-        token are summed.
+        its slice (its outputs scaled by the gate weights); ``index_add``
+        scatters every output back onto its token, summing a token's ``k``
+        outputs on the way (cheaper than undoing the sort and summing over
+        ``k``: ~1.4x -> ~1.25x the dense FFN's time on CPU).
 
         ``split``/``unbind`` (not slicing in a loop) keep the backward pass
         linear in the number of tokens: their gradients are one concatenation
@@ -280,7 +281,8 @@ class FineGrainedMoE(nn.Module):
         num_tokens, top_k = indices.shape
         flat_ids = indices.reshape(-1)  # [T*k], slot-major within a token
         order = torch.argsort(flat_ids, stable=True)  # [T*k] grouped by expert
-        gathered = x.index_select(0, order // top_k)  # [T*k, D] sorted tokens
+        token_of_slot = order // top_k  # [T*k] token of each sorted slot
+        gathered = x.index_select(0, token_of_slot)  # [T*k, D] sorted tokens
         gates = weights.reshape(-1).index_select(0, order)  # [T*k] sorted
         # One host sync: how many assignments each expert received.
         counts = torch.bincount(flat_ids, minlength=self.num_experts).tolist()
@@ -295,11 +297,8 @@ class FineGrainedMoE(nn.Module):
         if not outputs:  # no tokens at all
             return x.new_zeros(num_tokens, self.embed_dims)
         sorted_out = torch.cat(outputs)  # [T*k, D] in sorted order
-        inverse = torch.empty_like(order)
-        inverse[order] = torch.arange(order.numel(), device=order.device)
-        out = sorted_out.index_select(0, inverse).view(
-            num_tokens, top_k, self.embed_dims)  # [T, k, D] (token, slot)
-        return out.sum(dim=1)  # [T, D]
+        return x.new_zeros(num_tokens, self.embed_dims).index_add(
+            0, token_of_slot, sorted_out)  # [T, D], k slots summed per token
 
     def experts_masked(self, x: Tensor, weights: Tensor,
                        indices: Tensor) -> Tensor:

@@ -1,0 +1,134 @@
+# Copyright (c) mmfgmoe contributors. All rights reserved.
+"""Benchmark one FineGrainedMoE layer: sparse dispatch vs. "run every expert,
+then mask" vs. the dense FFN of the same activated width.
+
+Forward + backward time (median over repeats, the three variants interleaved
+in one process so machine noise hits them alike) and peak memory (CUDA: the
+allocator's peak; CPU: peak of the bytes autograd keeps for backward, which
+is what differs between the variants) at several token counts.
+
+    python tools/analysis_tools/benchmark_moe.py [--tokens 1024 4096 16384]
+        [--embed-dims 256] [--num-experts 16] [--top-k 4] [--num-shared 2]
+
+The last line reads ``sparse_vs_dense_ratio=<x> sparse_vs_mask_ratio=<y>``
+(time ratios at 4096 tokens, or the token count closest to it).
+"""
+import argparse
+import statistics
+import time
+from typing import Callable, Dict, List
+
+import torch
+import torch.nn as nn
+
+from mmfgmoe.models.layers import FineGrainedMoE
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--tokens', type=int, nargs='+',
+                        default=[1024, 4096, 16384])
+    parser.add_argument('--embed-dims', type=int, default=256)
+    parser.add_argument('--mlp-ratio', type=float, default=4.)
+    parser.add_argument('--num-experts', type=int, default=16)
+    parser.add_argument('--top-k', type=int, default=4)
+    parser.add_argument('--num-shared', type=int, default=2)
+    parser.add_argument('--repeats', type=int, default=7)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
+                        else 'cpu')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch intra-op threads (default: torch\'s)')
+    return parser.parse_args()
+
+
+def _saved_bytes(step: Callable[[], torch.Tensor]) -> int:
+    """Bytes of the tensors autograd saves for backward during ``step``."""
+    total = 0
+
+    def pack(t: torch.Tensor):
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = step()
+    out.sum().backward()
+    return total
+
+
+def _peak_memory(step: Callable[[], torch.Tensor], device: str) -> int:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        step().sum().backward()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated()
+    return _saved_bytes(step)
+
+
+def _sync(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def benchmark(variants: Dict[str, Callable[[], torch.Tensor]], device: str,
+              repeats: int, warmup: int) -> Dict[str, Dict[str, float]]:
+    """Median fwd+bwd seconds and peak memory per variant, interleaved."""
+    times: Dict[str, List[float]] = {name: [] for name in variants}
+    for i in range(warmup + repeats):
+        for name, step in variants.items():
+            _sync(device)
+            start = time.perf_counter()
+            step().sum().backward()
+            _sync(device)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {
+        name: dict(time=statistics.median(times[name]),
+                   memory=_peak_memory(step, device))
+        for name, step in variants.items()
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    make = dict(embed_dims=args.embed_dims, mlp_ratio=args.mlp_ratio,
+                num_experts=args.num_experts, top_k=args.top_k,
+                num_shared_experts=args.num_shared)
+    sparse = FineGrainedMoE(**make, dispatch='sorted').to(args.device)
+    masked = FineGrainedMoE(**make, dispatch='masked').to(args.device)
+    masked.load_state_dict(sparse.state_dict())
+    dense = FineGrainedMoE(**make, moe=False).to(args.device)
+    print(f'device={args.device} D={args.embed_dims} E={args.num_experts} '
+          f'k={args.top_k} shared={args.num_shared} '
+          f'h={sparse.expert_hidden} activated={sparse.activated_hidden} '
+          f'threads={torch.get_num_threads()}')
+    print(f'{"tokens":>7} {"variant":>7} {"fwd+bwd ms":>11} {"peak MiB":>9} '
+          f'{"time/sparse":>12}')
+    ratios = {}
+    for num_tokens in args.tokens:
+        x = torch.randn(num_tokens, args.embed_dims, device=args.device,
+                        requires_grad=True)
+        layers: Dict[str, nn.Module] = dict(
+            sparse=sparse, masked=masked, dense=dense)
+        variants = {name: (lambda layer=layer: layer(x)[0])
+                    for name, layer in layers.items()}
+        result = benchmark(variants, args.device, args.repeats, args.warmup)
+        base = result['sparse']['time']
+        for name, r in result.items():
+            print(f'{num_tokens:>7} {name:>7} {r["time"] * 1e3:>11.2f} '
+                  f'{r["memory"] / 2**20:>9.1f} {r["time"] / base:>12.2f}')
+        ratios[num_tokens] = (base / result['dense']['time'],
+                              base / result['masked']['time'])
+    at = min(ratios, key=lambda n: abs(n - 4096))
+    print(f'sparse_vs_dense_ratio={ratios[at][0]:.3f} '
+          f'sparse_vs_mask_ratio={ratios[at][1]:.3f}')
+
+
+if __name__ == '__main__':
+    main()
