@@ -69,36 +69,33 @@ def deform_conv2d_grid_sample(x: Tensor,
                     width)  # [B*dg, C/dg, H, W]
     offset = offset.reshape(batch * deform_groups, taps, 2, out_h,
                             out_w)  # [B*dg, k*k, (dy, dx), Ho, Wo]
-    base_y = torch.arange(out_h, dtype=x.dtype, device=x.device).view(
-        1, out_h, 1) - padding  # [1, Ho, 1]
-    base_x = torch.arange(out_w, dtype=x.dtype, device=x.device).view(
-        1, 1, out_w) - padding  # [1, 1, Wo]
-    samples = []
-    for tap in range(taps):
-        i, j = divmod(tap, k_w)
-        pos_y = base_y + i + offset[:, tap, 0]  # [B*dg, Ho, Wo] pixels
-        pos_x = base_x + j + offset[:, tap, 1]
-        # Pixel index -> grid_sample's [-1, 1] (align_corners=False).
-        grid = torch.stack(
-            ((2 * pos_x + 1) / width - 1, (2 * pos_y + 1) / height - 1),
-            dim=-1)  # [B*dg, Ho, Wo, 2]
-        samples.append(
-            F.grid_sample(x_g,
-                          grid,
-                          mode='bilinear',
-                          padding_mode='zeros',
-                          align_corners=False))  # [B*dg, C/dg, Ho, Wo]
-    cols = torch.stack(samples,
-                       dim=2).reshape(batch, groups, channels // groups, taps,
-                                      out_h, out_w)  # [B, g, C/g, k*k, Ho, Wo]
-    kernel = weight.reshape(groups, out_channels // groups, channels // groups,
-                            taps)  # [g, O/g, C/g, k*k]
-    out = torch.einsum('gocn,bgcnhw->bgohw', kernel,
-                       cols).reshape(batch, out_channels, out_h,
-                                     out_w)  # [B, O, Ho, Wo]
-    if bias is not None:
-        out = out + bias.view(1, -1, 1, 1)
-    return out
+    tap_y, tap_x = torch.meshgrid(
+        torch.arange(k_h, dtype=x.dtype, device=x.device),
+        torch.arange(k_w, dtype=x.dtype, device=x.device),
+        indexing='ij')  # [k_h, k_w] each
+    pos_y = (torch.arange(out_h, dtype=x.dtype, device=x.device).view(
+        1, 1, out_h, 1) - padding + tap_y.reshape(1, taps, 1, 1) +
+             offset[:, :, 0])  # [B*dg, k*k, Ho, Wo] pixels
+    pos_x = (torch.arange(out_w, dtype=x.dtype, device=x.device).view(
+        1, 1, 1, out_w) - padding + tap_x.reshape(1, taps, 1, 1) +
+             offset[:, :, 1])
+    # Pixel index -> grid_sample's [-1, 1] (align_corners=False).
+    grid = torch.stack(((2 * pos_x + 1) / width - 1,
+                        (2 * pos_y + 1) / height - 1),
+                       dim=-1)  # [B*dg, k*k, Ho, Wo, 2]
+    # One sampling call for every tap (a call per tap costs ~3x the time,
+    # mostly in backward).
+    cols = F.grid_sample(
+        x_g,
+        grid.view(batch * deform_groups, taps * out_h, out_w, 2),
+        mode='bilinear',
+        padding_mode='zeros',
+        align_corners=False)  # [B*dg, C/dg, k*k*Ho, Wo]
+    # Channel-major (c, tap) columns, the order of weight.flatten(1).
+    cols = cols.view(batch, channels * taps, out_h, out_w)  # [B, C*k*k, Ho, Wo]
+    kernel = weight.reshape(out_channels, (channels // groups) * taps, 1,
+                            1)  # [O, C/g*k*k, 1, 1]
+    return F.conv2d(cols, kernel, bias, groups=groups)  # [B, O, Ho, Wo]
 
 
 @MODELS.register_module('TorchDCN')
