@@ -126,7 +126,11 @@ def _load_from_local(filename: str, map_location: Any = None) -> Any:
     filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):  # torch's own error omits the name
         raise FileNotFoundError(f'checkpoint {filename!r} does not exist')
-    return load_checkpoint_file(filename, map_location)
+    try:
+        return load_checkpoint_file(filename, map_location)
+    except (RuntimeError, EOFError) as err:  # e.g. a truncated zip archive
+        raise RuntimeError(f'cannot read checkpoint {filename!r} (truncated or '
+                           f'not a torch checkpoint): {err}') from err
 
 
 def _load_from_http(filename: str,

@@ -11,7 +11,8 @@ import json
 import os
 import os.path as osp
 
-from mmengine.runner import Runner
+from mmengine.model import BaseTTAModel, is_model_wrapper
+from mmengine.runner import Runner, load_checkpoint
 
 import mmfgmoe  # noqa: F401  (registers every mmfgmoe module in mmseg's registries)
 from mmfgmoe.utils.cli import (add_common_args, load_config,
@@ -61,7 +62,10 @@ def trigger_visualization_hook(cfg, args):
 def main() -> None:
     args = parse_args()
     cfg = load_config(args)
-    cfg.load_from = args.checkpoint
+    # Loaded strictly below, not through load_from: mmengine's load_from
+    # only warns about missing/unexpected keys, so a checkpoint of another
+    # model would be evaluated with a partly random decoder.
+    cfg.load_from = None
 
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
@@ -77,6 +81,11 @@ def main() -> None:
 
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
+    model = runner.model
+    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+        model = model.module
+    load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True,
+                    logger=runner.logger)
     metrics = runner.test()
 
     if runner.rank == 0:

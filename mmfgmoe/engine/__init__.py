@@ -1,2 +1,2 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
-from . import hooks  # noqa: F401
+from . import hooks, optimizers  # noqa: F401

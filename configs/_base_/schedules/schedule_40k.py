@@ -5,6 +5,9 @@
 optimizer = dict(type='Adam', lr=2e-5, betas=(0.9, 0.999), weight_decay=1e-6)
 optim_wrapper = dict(
     type='OptimWrapper',
+    # Same optimizer as mmengine's default constructor; logs one line for
+    # the frozen backbone instead of a warning per parameter.
+    constructor='FrozenAwareOptimWrapperConstructor',
     optimizer=optimizer,
     clip_grad=None,
     paramwise_cfg=dict(
@@ -28,4 +31,7 @@ default_hooks = dict(
     checkpoint=dict(
         type='CheckpointHook', by_epoch=False, interval=4000, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='MultiTaskVisualizationHook'))
+    visualization=dict(type='MultiTaskVisualizationHook'),
+    # Stops training at the first NaN/Inf loss, naming the loss key and the
+    # iteration (before that iteration's checkpoint is written).
+    finite_loss=dict(type='FiniteLossHook'))

@@ -17,16 +17,33 @@ DEFAULT_META_KEYS = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
                      'reduce_zero_label', 'tasks')
 
 
-def _label_tensor(label: np.ndarray, discrete: bool,
-                  channels: int) -> torch.Tensor:
-    """[H, W] or [H, W, C] numpy label -> [C, H, W] tensor."""
+def _label_tensor(label: np.ndarray, discrete: bool, channels: int,
+                  where: str = 'label') -> torch.Tensor:
+    """[H, W] or [H, W, C] numpy label -> [C, H, W] tensor.
+
+    Args:
+        label (np.ndarray): The label.
+        discrete (bool): Integer label (int64) or continuous (float32).
+        channels (int): Required ``C``.
+        where (str): Field and file named in errors.
+
+    Returns:
+        torch.Tensor: ``[C, H, W]`` int64 or float32.
+
+    Raises:
+        ValueError: wrong number of channels, or a continuous label with
+            NaN/Inf values (0 marks invalid depth / normals, never NaN).
+    """
     if label.ndim == 2:
         label = label[None]
     else:
         label = label.transpose(2, 0, 1)
     if label.shape[0] != channels:
-        raise ValueError(f'expected a label with {channels} channel(s), got '
-                         f'shape {label.shape}')
+        raise ValueError(f'{where}: expected a label with {channels} '
+                         f'channel(s), got shape {label.shape} (C, H, W)')
+    if not discrete and not np.isfinite(label).all():
+        raise ValueError(f'{where}: label has NaN/Inf values; invalid '
+                         'pixels must be stored as 0')
     label = np.ascontiguousarray(label)
     if discrete:
         return torch.from_numpy(label.astype(np.int64))
@@ -69,10 +86,19 @@ class PackMultiTaskInputs(BaseTransform):
             packed['inputs'] = torch.from_numpy(
                 np.ascontiguousarray(img.transpose(2, 0, 1)))
         sample = SegDataSample()
+        img_shape = results['img'].shape[:2] if 'img' in results else None
         for spec in TASK_SPECS.values():
             if spec.gt_field in results:
-                data = _label_tensor(results[spec.gt_field], spec.discrete,
-                                     spec.label_channels)
+                where = (f'{type(self).__name__}: `{spec.gt_field}` of '
+                         f'{results.get("img_path")}')
+                label = results[spec.gt_field]
+                if img_shape is not None and \
+                        tuple(label.shape[:2]) != tuple(img_shape):
+                    raise ValueError(
+                        f'{where}: label shape {tuple(label.shape[:2])} '
+                        f'differs from the image shape {tuple(img_shape)}')
+                data = _label_tensor(label, spec.discrete,
+                                     spec.label_channels, where)
                 sample.set_field(PixelData(data=data), spec.gt_field)
         meta = {k: results[k] for k in self.meta_keys if k in results}
         meta.setdefault('seg_map_path', None)

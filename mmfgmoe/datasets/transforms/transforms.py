@@ -40,10 +40,22 @@ def _label_fields(results: dict) -> Iterator[str]:
 
 
 def _check_image(results: dict, name: str) -> np.ndarray:
+    """The image of ``results``, after checking that every ``gt_*`` label
+    has its height and width (a label of another size would be cropped,
+    flipped or padded out of alignment without any error)."""
     if 'img' not in results:
         raise KeyError(f'{name} needs `img` in the results; put it after '
                        'LoadImageFromFile')
-    return results['img']
+    img = results['img']
+    for key in _label_fields(results):
+        shape = tuple(results[key].shape[:2])
+        if shape != tuple(img.shape[:2]):
+            raise ValueError(
+                f'{name}: label `{key}` of {results.get("img_path")} has '
+                f'shape {shape}, the image has {tuple(img.shape[:2])}; '
+                'labels must match the image (check the label files and '
+                'that LoadImageFromFile runs before LoadMultiTaskAnnotations)')
+    return img
 
 
 @TRANSFORMS.register_module()

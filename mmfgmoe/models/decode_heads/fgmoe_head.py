@@ -67,7 +67,8 @@ def _stack_gt(batch_data_samples: SampleList, task: str) -> Tensor:
 
 
 def _check_class_ids(target: Tensor, task: str, num_classes: int,
-                     ignore_index: int, batch_data_samples: SampleList) -> None:
+                     ignore_index: int,
+                     batch_data_samples: SampleList) -> None:
     """Raise a ``ValueError`` naming ``FGMoEHead.num_classes`` and the sample
     when a ``[B, 1, H, W]`` label holds an id outside ``[0, num_classes)``
     other than ``ignore_index`` (torch's own cross-entropy error names

@@ -216,7 +216,13 @@ class DeformableMixer(nn.Module):
         Returns:
             Tensor: ``[B, C, H, W]``.
         """
-        return self.conv(x.contiguous())  # the mmcv op needs contiguous input
+        x = x.contiguous()  # the mmcv op needs contiguous input
+        if x.device.type == 'cpu' and torch.is_autocast_cpu_enabled() and \
+                not isinstance(self.conv, TorchDeformConv2dPack):
+            # mmcv's CPU kernel has no bf16/fp16 version: run it in fp32.
+            with torch.autocast('cpu', enabled=False):
+                return self.conv(x.float())
+        return self.conv(x)
 
 
 @MODELS.register_module()

@@ -297,7 +297,9 @@ class FineGrainedMoE(nn.Module):
         if not outputs:  # no tokens at all
             return x.new_zeros(num_tokens, self.embed_dims)
         sorted_out = torch.cat(outputs)  # [T*k, D] in sorted order
-        return x.new_zeros(num_tokens, self.embed_dims).index_add(
+        # sorted_out's dtype, not x's: under autocast the experts run in
+        # bf16/fp16 while x may still be fp32.
+        return sorted_out.new_zeros(num_tokens, self.embed_dims).index_add(
             0, token_of_slot, sorted_out)  # [T, D], k slots summed per token
 
     def experts_masked(self, x: Tensor, weights: Tensor,

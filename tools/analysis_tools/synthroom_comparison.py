@@ -1,0 +1,171 @@
+# Copyright (c) mmfgmoe contributors. All rights reserved.
+"""Baselines and ablations of FGMoE on SynthRoom, on one frozen encoder.
+
+Trains every variant with ``tools/train.py`` on the demo's SynthRoom data and
+pre-trained tiny encoder (run ``make demo`` first), evaluates it with
+``tools/test.py``, and writes a Markdown table (per-task metrics, Δm against
+the single-task decoders, trainable parameters) and a PNG plot.
+
+    python tools/analysis_tools/synthroom_comparison.py \\
+        --encoder work_dirs/demo/pretrain/iter_600.pth --iters 600 \\
+        --out work_dirs/synthroom_comparison
+
+Every variant is the demo config plus head switches (one head, DESIGN.md
+§4.8), so differences come from the decoder alone.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+from typing import Dict, List
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG = 'configs/demo/fgmoe_vit-tiny_demo.py'
+TASKS = ['semseg', 'depth', 'normals', 'edge']
+#: (task, metric, lower is better) shown in the table and used for Δm.
+HEADLINE = [('semseg', 'mIoU', False), ('depth', 'rmse', True),
+            ('normals', 'mean', True), ('edge', 'odsF', False)]
+HEAD = 'model.decode_head.'
+VARIANTS: Dict[str, List[str]] = {
+    'FGMoE': [],
+    'FGMoE w/o shared experts': [HEAD + 'use_shared_experts=False'],
+    'FGMoE w/o global expert': [HEAD + 'use_global_expert=False'],
+    'dense multi-task (same activated width)': [HEAD + 'moe=False'],
+    # 4 experts of 1.5x the fine-grained expert width... scaled so one
+    # routed expert has the activated width of FGMoE (top-4 + 2 shared).
+    'coarse MoE (4 experts, top-1)': [
+        HEAD + 'num_experts=4', HEAD + 'top_k=1', HEAD + 'expert_ratio=1.5',
+        HEAD + 'use_shared_experts=False'
+    ],
+}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--encoder', required=True,
+                        help='checkpoint whose backbone.* weights are loaded')
+    parser.add_argument('--data-root',
+                        default='data/synth_room_demo/finetune/NYUDv2')
+    parser.add_argument('--iters', type=int, default=600)
+    parser.add_argument('--edge-thresholds', type=int, default=99)
+    parser.add_argument('--out', default='work_dirs/synthroom_comparison')
+    parser.add_argument('--python', default=sys.executable)
+    parser.add_argument('--skip-single-task', action='store_true',
+                        help='no single-task runs (no Δm)')
+    return parser.parse_args()
+
+
+def _options(args, extra: List[str], tasks: List[str]) -> List[str]:
+    task_list = '[' + ','.join(f"'{t}'" for t in tasks) + ']'
+    opts = [
+        'model.backbone.init_cfg.type=Pretrained',
+        f'model.backbone.init_cfg.checkpoint={args.encoder}',
+        'model.backbone.init_cfg.prefix=backbone.',
+        f'train_cfg.max_iters={args.iters}',
+        f'train_cfg.val_interval={args.iters + 1}',
+        f'param_scheduler.0.end={args.iters}',
+        f'default_hooks.checkpoint.interval={args.iters}',
+        f'test_evaluator.edge_thresholds={args.edge_thresholds}',
+        f'{HEAD}tasks={task_list}',
+    ]
+    for split in ('train', 'val', 'test'):
+        opts += [f'{split}_dataloader.dataset.data_root={args.data_root}',
+                 f'{split}_dataloader.dataset.tasks={task_list}']
+    return opts + extra
+
+
+def run_variant(args, name: str, extra: List[str],
+                tasks: List[str]) -> Dict[str, float]:
+    work_dir = osp.join(args.out, name.replace(' ', '_').replace('/', '-'))
+    metrics_file = osp.join(work_dir, 'metrics.json')
+    if not osp.isfile(metrics_file):
+        opts = _options(args, extra, tasks)
+        print(f'== {name}: training {args.iters} iterations', flush=True)
+        subprocess.run([args.python, 'tools/train.py', CONFIG, '--work-dir',
+                        work_dir, '--cfg-options', *opts], cwd=ROOT,
+                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([args.python, 'tools/test.py', CONFIG,
+                        osp.join(work_dir, f'iter_{args.iters}.pth'),
+                        '--work-dir', work_dir, '--cfg-options', *opts],
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    with open(metrics_file) as f:
+        metrics = json.load(f)
+    params = subprocess.run(
+        [args.python, 'tools/analysis_tools/get_flops.py', CONFIG,
+         '--shape', '128', '176', '--cfg-options', *extra,
+         f'{HEAD}tasks=[' + ','.join(f"'{t}'" for t in tasks) + ']'],
+        cwd=ROOT, capture_output=True, text=True)
+    metrics['trainable'] = _trainable(params.stdout)
+    return metrics
+
+
+def _trainable(text: str) -> str:
+    for line in text.splitlines():
+        if 'rainable' in line:
+            return line.split(':', 1)[-1].strip()
+    return '?'
+
+
+def delta_m(metrics: Dict[str, float], single: Dict[str, float]) -> float:
+    terms = []
+    for task, name, lower in HEADLINE:
+        key = f'{task}.{name}'
+        sign = -1 if lower else 1
+        terms.append(sign * (metrics[key] - single[key]) / single[key] * 100)
+    return sum(terms) / len(terms)
+
+
+def main() -> None:
+    args = parse_args()
+    args.encoder = osp.abspath(args.encoder)
+    os.makedirs(args.out, exist_ok=True)
+    results = {name: run_variant(args, name, extra, TASKS)
+               for name, extra in VARIANTS.items()}
+    single: Dict[str, float] = {}
+    if not args.skip_single_task:
+        for task, name, _ in HEADLINE:
+            m = run_variant(args, f'single-task {task}', [], [task])
+            single[f'{task}.{name}'] = m[f'{task}.{name}']
+
+    header = ['decoder'] + [f'{t} {n} {"↓" if lo else "↑"}'
+                            for t, n, lo in HEADLINE] + ['Δm %', 'trainable']
+    lines = ['| ' + ' | '.join(header) + ' |',
+             '|' + '---|' * len(header)]
+    if single:
+        lines.append('| single-task decoders | ' + ' | '.join(
+            f'{single[f"{t}.{n}"]:.3f}' for t, n, _ in HEADLINE) + ' | 0 | 4 × |')
+    for name, m in results.items():
+        dm = f'{delta_m(m, single):+.2f}' if single else '–'
+        lines.append(f'| {name} | ' + ' | '.join(
+            f'{m[f"{t}.{n}"]:.3f}' for t, n, _ in HEADLINE) +
+                     f' | {dm} | {m["trainable"]} |')
+    table = '\n'.join(lines)
+    with open(osp.join(args.out, 'results.md'), 'w') as f:
+        f.write(table + '\n')
+    print(table)
+
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(HEADLINE), figsize=(4 * len(HEADLINE), 3.2))
+    names = list(results)
+    for ax, (task, name, lower) in zip(axes, HEADLINE):
+        values = [results[n][f'{task}.{name}'] for n in names]
+        ax.barh(range(len(names)), values, color='tab:blue')
+        if single:
+            ax.axvline(single[f'{task}.{name}'], color='tab:red', ls='--',
+                       label='single-task')
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels(names if ax is axes[0] else [''] * len(names),
+                           fontsize=8)
+        ax.set_title(f'{task} {name} ({"lower" if lower else "higher"} is better)',
+                     fontsize=9)
+    fig.tight_layout()
+    fig.savefig(osp.join(args.out, 'comparison.png'), dpi=120)
+    print(f'wrote {args.out}/results.md and comparison.png')
+
+
+if __name__ == '__main__':
+    main()
