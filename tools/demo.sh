@@ -54,9 +54,7 @@ fi
 step "3/5 FGMoE decoder fine-tuning on the frozen encoder ($FINETUNE_ITERS iterations)"
 "$PYTHON" tools/train.py "$CONFIG" --work-dir "$OUT/fgmoe" --cfg-options \
     $(loader_opts "$DATA/finetune/NYUDv2") \
-    model.backbone.init_cfg.type=Pretrained \
     model.backbone.init_cfg.checkpoint="$ENCODER" \
-    model.backbone.init_cfg.prefix=backbone. \
     train_cfg.max_iters="$FINETUNE_ITERS" train_cfg.val_interval="$((FINETUNE_ITERS + 1))" \
     "param_scheduler.0.end=$FINETUNE_ITERS" \
     default_hooks.checkpoint.interval="$FINETUNE_ITERS"

@@ -1,7 +1,8 @@
 # Demo stage 2: FGMoE decoder on the frozen tiny ViT, sized so that the whole
 # `make demo` (pre-training, fine-tuning, evaluation with odsF) fits ~15 min
 # on 2 CPU cores: 144x192 SynthRoom images, 128x176 crops, batch 8.
-# tools/demo.sh points `init_cfg` at the encoder of stage 1.
+# The frozen encoder is the one stage 1 (vit-tiny_synth-room-pretrain.py)
+# writes; tools/demo.sh passes its path.
 _base_ = ['../fgmoe_vit-tiny_synth-room-nyud.py']
 data_root = 'data/synth_room_demo/finetune/NYUDv2'
 crop_size = (128, 176)
@@ -16,7 +17,14 @@ train_pipeline = [
     dict(type='MultiTaskPad', size=crop_size),
     dict(type='PackMultiTaskInputs'),
 ]
-model = dict(backbone=dict(img_size=crop_size))
+model = dict(
+    backbone=dict(
+        img_size=crop_size,
+        init_cfg=dict(
+            _delete_=True,  # the base has init_cfg=None
+            type='Pretrained',
+            checkpoint='work_dirs/demo/pretrain/iter_600.pth',
+            prefix='backbone.')))
 train_dataloader = dict(
     batch_size=8,
     num_workers=1,

@@ -7,7 +7,7 @@ _base_ = ['./fgmoe_vit-tiny_demo.py']
 data_root = 'data/synth_room_demo/pretrain/NYUDv2'
 model = dict(
     freeze_backbone=False,
-    backbone=dict(frozen_stages=-1),
+    backbone=dict(frozen_stages=-1, init_cfg=None),  # trained from scratch
     decode_head=dict(
         moe=False,
         use_global_expert=False,

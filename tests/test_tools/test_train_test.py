@@ -40,6 +40,7 @@ def _data_options(data_root: str) -> list:
 def test_train_resume_then_test(synth_nyud_root, tmp_path):
     work_dir = str(tmp_path / 'work')
     common = _data_options(synth_nyud_root) + [
+        'model.backbone.init_cfg=None',  # no demo encoder here: random
         'train_dataloader.batch_size=2',
         'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',

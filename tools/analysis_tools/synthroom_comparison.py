@@ -60,9 +60,7 @@ def parse_args() -> argparse.Namespace:
 def _options(args, extra: List[str], tasks: List[str]) -> List[str]:
     task_list = '[' + ','.join(f"'{t}'" for t in tasks) + ']'
     opts = [
-        'model.backbone.init_cfg.type=Pretrained',
         f'model.backbone.init_cfg.checkpoint={args.encoder}',
-        'model.backbone.init_cfg.prefix=backbone.',
         f'train_cfg.max_iters={args.iters}',
         f'train_cfg.val_interval={args.iters + 1}',
         f'param_scheduler.0.end={args.iters}',
