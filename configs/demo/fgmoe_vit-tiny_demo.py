@@ -6,7 +6,7 @@
 _base_ = ['../fgmoe_vit-tiny_synth-room-nyud.py']
 data_root = 'data/synth_room_demo/finetune/NYUDv2'
 crop_size = (128, 176)
-max_iters = 600
+max_iters = 500
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadMultiTaskAnnotations'),
@@ -23,7 +23,7 @@ model = dict(
         init_cfg=dict(
             _delete_=True,  # the base has init_cfg=None
             type='Pretrained',
-            checkpoint='work_dirs/demo/pretrain/iter_600.pth',
+            checkpoint='work_dirs/demo/pretrain/iter_500.pth',
             prefix='backbone.')))
 train_dataloader = dict(
     batch_size=8,
