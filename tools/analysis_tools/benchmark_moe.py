@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from mmfgmoe.models.layers import FineGrainedMoE
+from mmfgmoe.utils.profiling import autograd_saved_bytes
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,21 +44,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _saved_bytes(step: Callable[[], torch.Tensor]) -> int:
-    """Bytes of the tensors autograd saves for backward during ``step``."""
-    total = 0
-
-    def pack(t: torch.Tensor):
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = step()
-    out.sum().backward()
-    return total
-
-
 def _peak_memory(step: Callable[[], torch.Tensor], device: str) -> int:
     if device.startswith('cuda'):
         torch.cuda.synchronize()
@@ -65,7 +51,7 @@ def _peak_memory(step: Callable[[], torch.Tensor], device: str) -> int:
         step().sum().backward()
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated()
-    return _saved_bytes(step)
+    return autograd_saved_bytes(step)
 
 
 def _sync(device: str) -> None:

@@ -28,6 +28,7 @@ from mmengine.structures import PixelData
 
 import mmfgmoe  # noqa: F401
 from mmfgmoe.utils import TASK_SPECS
+from mmfgmoe.utils.profiling import autograd_saved_bytes
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
@@ -87,11 +88,14 @@ def _build(cfg: Config, frozen: bool, device: str):
     return model, build_optim_wrapper(model, optim_cfg)
 
 
-def _step(model, optim_wrapper, batch) -> None:
+def _loss(model, batch) -> torch.Tensor:
     data = model.data_preprocessor(batch, True)
-    losses = model(**data, mode='loss')
-    loss, _ = model.parse_losses(losses)
-    optim_wrapper.update_params(loss)
+    loss, _ = model.parse_losses(model(**data, mode='loss'))
+    return loss
+
+
+def _step(model, optim_wrapper, batch) -> None:
+    optim_wrapper.update_params(_loss(model, batch))
 
 
 def _memory(model, optim_wrapper, batch, device: str) -> int:
@@ -101,15 +105,9 @@ def _memory(model, optim_wrapper, batch, device: str) -> int:
         _step(model, optim_wrapper, batch)
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated()
-    saved = 0
-
-    def pack(t: torch.Tensor):
-        nonlocal saved
-        saved += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        _step(model, optim_wrapper, batch)
+    optim_wrapper.zero_grad()
+    saved = autograd_saved_bytes(lambda: _loss(model, batch))
+    optim_wrapper.step()  # creates the optimizer state counted below
     grads = sum(p.grad.numel() * p.grad.element_size()
                 for p in model.parameters() if p.grad is not None)
     state = sum(v.numel() * v.element_size()

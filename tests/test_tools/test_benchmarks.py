@@ -1,0 +1,50 @@
+# Copyright (c) mmfgmoe contributors. All rights reserved.
+"""The benchmark tools run and end with the lines the issues ask for."""
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import torch
+
+from mmfgmoe.utils.profiling import autograd_saved_bytes
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _last_line(*args: str) -> str:
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_autograd_saved_bytes_counts_activations():
+    weight = torch.randn(8, 8, requires_grad=True)
+    x = torch.randn(4, 8)
+    # x @ weight saves x (4x8) for weight's gradient: 128 bytes in fp32.
+    assert autograd_saved_bytes(lambda: x @ weight) == 4 * 8 * 4
+    with torch.no_grad():
+        frozen = torch.randn(4, 8) @ weight
+    assert autograd_saved_bytes(lambda: frozen @ weight) == frozen.numel() * 4
+
+
+def test_benchmark_moe_last_line():
+    line = _last_line('tools/analysis_tools/benchmark_moe.py', '--tokens',
+                      '64', '256', '--embed-dims', '32', '--repeats', '1',
+                      '--warmup', '0')
+    assert re.fullmatch(
+        r'sparse_vs_dense_ratio=\d+\.\d+ sparse_vs_mask_ratio=\d+\.\d+', line)
+
+
+def test_benchmark_train_step_last_line():
+    line = _last_line('tools/analysis_tools/benchmark_train_step.py',
+                      'configs/demo/fgmoe_vit-tiny_demo.py', '--shape', '64',
+                      '96', '--batch-size', '1', '--repeats', '1', '--warmup',
+                      '0')
+    match = re.fullmatch(
+        r'frozen_vs_full_time=(\d+\.\d+) frozen_vs_full_mem=(\d+\.\d+)', line)
+    assert match
+    # The frozen backbone saves no activations and has no gradients or
+    # optimizer state: its memory must be below full fine-tuning's.
+    assert float(match.group(2)) < 1
