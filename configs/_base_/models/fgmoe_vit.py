@@ -50,26 +50,12 @@ model = dict(
         num_global_experts=1,
         global_hidden_channels=256,
         balance_loss_weight=0.01,
-        # DESIGN.md section 7 (InvPT / MLoRE protocol); only the configured
-        # tasks' entries are used.
-        losses=dict(semseg=dict(type='MaskedCrossEntropyLoss',
-                                ignore_index=255,
-                                loss_weight=1.0),
-                    human_parts=dict(type='MaskedCrossEntropyLoss',
-                                     ignore_index=255,
-                                     loss_weight=2.0),
-                    saliency=dict(type='BalancedBinaryCrossEntropyLoss',
-                                  pos_weight=None,
-                                  ignore_index=255,
-                                  loss_weight=5.0),
-                    normals=dict(type='NormalsL1Loss', loss_weight=10.0),
-                    edge=dict(type='BalancedBinaryCrossEntropyLoss',
-                              pos_weight=0.95,
-                              ignore_index=255,
-                              loss_weight=50.0),
-                    depth=dict(type='DepthL1Loss',
-                               invalid_value=0.0,
-                               loss_weight=1.0)),
+        # Per-task losses and weights (DESIGN.md section 7, InvPT / MLoRE
+        # protocol) are DEFAULT_TASK_LOSSES in decode_heads/fgmoe_head.py,
+        # kept in that one place;
+        # override a task's entry here, e.g.
+        # losses=dict(edge=dict(loss_weight=20.0)).
+        losses=dict(),
         norm_cfg=norm_cfg,
         act_cfg=dict(type='ReLU'),
         token_norm_cfg=dict(type='LN', eps=1e-6),
