@@ -1,5 +1,6 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 from . import functional, metrics  # noqa: F401
 from .metrics import MultiTaskMetric
+from .routing import RoutingAccumulator, routing_summary
 
-__all__ = ['MultiTaskMetric']
+__all__ = ['MultiTaskMetric', 'RoutingAccumulator', 'routing_summary']

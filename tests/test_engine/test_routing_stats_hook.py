@@ -7,7 +7,8 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmfgmoe.engine.hooks.routing_stats_hook import routing_summary
+from mmfgmoe.engine.hooks import RoutingStatsHook
+from mmfgmoe.evaluation import routing_summary
 
 CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'demo',
                   'fgmoe_vit-tiny_demo.py')
@@ -58,5 +59,30 @@ def test_hook_logs_every_task_and_layer(synth_nyud_root, tmp_path):
             assert 1 <= scalars[prefix + 'max_over_mean'].current() \
                 <= head.num_experts
             assert 0 < scalars[prefix + 'entropy'].current() <= 1
+            assert 0 < scalars[prefix + 'router_entropy'].current() <= \
+                math.log(head.num_experts)
         gate = scalars[f'train/routing/{task}/global_gate'].current()
         assert 0 < gate < 1
+
+    # The logged load statistics equal a recount from the routing indices
+    # every router returned (captured with forward hooks on the gates).
+    model = runner.model
+    recorded = []
+    handles = [
+        block.moe.gate.register_forward_hook(
+            lambda m, i, out: recorded.append(out.indices))
+        for task in head.tasks for block in model.decode_head.branches[task]
+    ]
+    collected = RoutingStatsHook.collect(model,
+                                         next(iter(runner.train_dataloader)))
+    for handle in handles:
+        handle.remove()
+    assert len(recorded) == len(head.tasks) * head.num_blocks
+    for n, indices in enumerate(recorded):
+        task, layer = head.tasks[n // head.num_blocks], n % head.num_blocks
+        counts = torch.bincount(indices.flatten(), minlength=head.num_experts)
+        fraction = counts / counts.sum()
+        assert float(fraction.sum()) == pytest.approx(1.)
+        for name, value in routing_summary(fraction).items():
+            assert collected[f'routing/{task}/layer{layer}/{name}'] == \
+                pytest.approx(value, abs=1e-6), (task, layer, name)

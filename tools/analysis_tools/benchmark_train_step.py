@@ -12,11 +12,18 @@ state, which is what freezing changes.
     python tools/analysis_tools/benchmark_train_step.py [CONFIG]
         [--shape 224 288] [--batch-size 2] [--repeats 5]
 
+Also prints the FLOP bound of the time ratio: a training step costs about
+one forward for a frozen part and three (forward, input and weight
+gradients) for a trained one, so with forward FLOPs ``B`` (backbone) and
+``D`` (decoder), frozen/full >= (B + 3D) / (3B + 3D) whatever the hardware.
+
 Last line: ``frozen_vs_full_time=<x> frozen_vs_full_mem=<y>``.
 """
 import argparse
 import copy
+import os.path as osp
 import statistics
+import sys
 import time
 from typing import Dict, List
 
@@ -31,6 +38,9 @@ from mmfgmoe.utils import TASK_SPECS
 from mmfgmoe.utils.profiling import autograd_saved_bytes
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from get_flops import complexity  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -149,6 +159,12 @@ def main() -> None:
         result[name] = (statistics.median(times[name]), memory)
         print(f'{name:>6}: step {result[name][0] * 1e3:9.1f} ms  '
               f'memory {memory / 2**20:9.1f} MiB  trainable {trainable:,}')
+    flops = complexity(cfg, tuple(args.shape))
+    backbone, decoder = flops['backbone_flops'], flops['decode_head_flops']
+    print(f'FLOP bound of frozen/full time: '
+          f'{(backbone + 3 * decoder) / (3 * backbone + 3 * decoder):.3f} '
+          f'(forward GFLOPs per image: backbone {backbone / 1e9:.1f}, '
+          f'decoder {decoder / 1e9:.1f})')
     print(f'frozen_vs_full_time={result["frozen"][0] / result["full"][0]:.3f} '
           f'frozen_vs_full_mem={result["frozen"][1] / result["full"][1]:.3f}')
 

@@ -7,7 +7,7 @@ pre-trained tiny encoder (run ``make demo`` first), evaluates it with
 the single-task decoders, trainable parameters) and a PNG plot.
 
     python tools/analysis_tools/synthroom_comparison.py \\
-        --encoder work_dirs/demo/pretrain/iter_600.pth --iters 600 \\
+        --encoder work_dirs/demo/pretrain/iter_500.pth --iters 500 \\
         --out work_dirs/synthroom_comparison
 
 Every variant is the demo config plus head switches (one head, DESIGN.md
@@ -33,8 +33,9 @@ VARIANTS: Dict[str, List[str]] = {
     'FGMoE w/o shared experts': [HEAD + 'use_shared_experts=False'],
     'FGMoE w/o global expert': [HEAD + 'use_global_expert=False'],
     'dense multi-task (same activated width)': [HEAD + 'moe=False'],
-    # 4 experts of 1.5x the fine-grained expert width... scaled so one
-    # routed expert has the activated width of FGMoE (top-4 + 2 shared).
+    # Same switches as configs/baselines/coarse-moe_vit-b16_nyud.py: 4
+    # full-size experts (h = mlp_ratio * D * 1.5 / 4 = 1.5 D), top-1, so one
+    # routed expert has FGMoE's activated width (top-4 + 2 shared of D / 4).
     'coarse MoE (4 experts, top-1)': [
         HEAD + 'num_experts=4', HEAD + 'top_k=1', HEAD + 'expert_ratio=1.5',
         HEAD + 'use_shared_experts=False'
@@ -48,7 +49,8 @@ def parse_args() -> argparse.Namespace:
                         help='checkpoint whose backbone.* weights are loaded')
     parser.add_argument('--data-root',
                         default='data/synth_room_demo/finetune/NYUDv2')
-    parser.add_argument('--iters', type=int, default=600)
+    parser.add_argument('--iters', type=int, default=500,
+                        help='fine-tuning iterations (the demo uses 500)')
     parser.add_argument('--edge-thresholds', type=int, default=99)
     parser.add_argument('--out', default='work_dirs/synthroom_comparison')
     parser.add_argument('--python', default=sys.executable)
@@ -95,15 +97,27 @@ def run_variant(args, name: str, extra: List[str],
          '--shape', '128', '176', '--cfg-options', *extra,
          f'{HEAD}tasks=[' + ','.join(f"'{t}'" for t in tasks) + ']'],
         cwd=ROOT, capture_output=True, text=True)
-    metrics['trainable'] = _trainable(params.stdout)
+    if params.returncode != 0:
+        raise RuntimeError(f'get_flops.py failed for {name}:\n'
+                           f'{params.stderr[-2000:]}')
+    metrics.update(_complexity(params.stdout))
     return metrics
 
 
-def _trainable(text: str) -> str:
+def _complexity(text: str) -> Dict[str, str]:
+    """Trainable parameters and decoder FLOPs from get_flops.py's report
+    (``Parameters: trainable 3.92M (...)`` and ``FLOPs: ... decode_head
+    1.23G)``)."""
+    found = {}
     for line in text.splitlines():
-        if 'rainable' in line:
-            return line.split(':', 1)[-1].strip()
-    return '?'
+        if line.startswith('Parameters: trainable'):
+            found['trainable'] = line.split()[2]
+        elif line.startswith('FLOPs:'):
+            found['decoder_flops'] = line.rsplit('decode_head', 1)[-1].strip(
+                ' )')
+    if len(found) != 2:
+        raise RuntimeError(f'unexpected get_flops.py output:\n{text}')
+    return found
 
 
 def delta_m(metrics: Dict[str, float], single: Dict[str, float]) -> float:
@@ -122,23 +136,28 @@ def main() -> None:
     results = {name: run_variant(args, name, extra, TASKS)
                for name, extra in VARIANTS.items()}
     single: Dict[str, float] = {}
+    single_cost: Dict[str, List[str]] = dict(trainable=[], decoder_flops=[])
     if not args.skip_single_task:
         for task, name, _ in HEADLINE:
             m = run_variant(args, f'single-task {task}', [], [task])
             single[f'{task}.{name}'] = m[f'{task}.{name}']
+            for key in single_cost:
+                single_cost[key].append(m[key])
 
     header = ['decoder'] + [f'{t} {n} {"↓" if lo else "↑"}'
-                            for t, n, lo in HEADLINE] + ['Δm %', 'trainable']
+                            for t, n, lo in HEADLINE] + ['Δm %', 'trainable', 'decoder FLOPs']
     lines = ['| ' + ' | '.join(header) + ' |',
              '|' + '---|' * len(header)]
     if single:
         lines.append('| single-task decoders | ' + ' | '.join(
-            f'{single[f"{t}.{n}"]:.3f}' for t, n, _ in HEADLINE) + ' | 0 | 4 × |')
+            f'{single[f"{t}.{n}"]:.3f}' for t, n, _ in HEADLINE) +
+            ' | 0 | ' + ' + '.join(single_cost['trainable']) + ' | ' +
+            ' + '.join(single_cost['decoder_flops']) + ' |')
     for name, m in results.items():
         dm = f'{delta_m(m, single):+.2f}' if single else '–'
         lines.append(f'| {name} | ' + ' | '.join(
             f'{m[f"{t}.{n}"]:.3f}' for t, n, _ in HEADLINE) +
-                     f' | {dm} | {m["trainable"]} |')
+                     f' | {dm} | {m["trainable"]} | {m["decoder_flops"]} |')
     table = '\n'.join(lines)
     with open(osp.join(args.out, 'results.md'), 'w') as f:
         f.write(table + '\n')

@@ -1,6 +1,5 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """Log what the experts do: load per expert and the global gate per task."""
-import math
 from typing import Dict, Optional
 
 import torch
@@ -8,41 +7,23 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmseg.registry import HOOKS
-
-
-def routing_summary(fraction: torch.Tensor) -> Dict[str, float]:
-    """Load-distribution statistics of one router.
-
-    Args:
-        fraction (Tensor): ``[E]`` fraction of the token-to-expert
-            assignments each expert received (sums to 1).
-
-    Returns:
-        dict: ``max_over_mean`` (1 = perfectly balanced, E = one expert takes
-        everything), ``entropy`` normalised to [0, 1] (1 = uniform) and
-        ``empty`` (number of experts that received no token).
-    """
-    num_experts = fraction.numel()
-    nonzero = fraction[fraction > 0]
-    entropy = float(-(nonzero * nonzero.log()).sum())
-    return dict(
-        max_over_mean=float(fraction.max() * num_experts),
-        entropy=entropy / math.log(num_experts) if num_experts > 1 else 1.,
-        empty=float((fraction == 0).sum()))
+from ...evaluation.routing import routing_summary
 
 
 @HOOKS.register_module()
 class RoutingStatsHook(Hook):
     """Every ``interval`` training iterations, log per task and MoE layer the
     expert load (``max_over_mean``, normalised ``entropy``, ``empty``
-    experts) and per task the mean global-expert gate, as scalars
-    ``routing/<task>/layer<i>/<stat>`` and ``routing/<task>/global_gate``
-    (mmengine's logger and every visualiser backend receive them).
+    experts), the mean router entropy in nats (``router_entropy``: how sure
+    the router is per token) and per task the mean global-expert gate, as
+    scalars ``routing/<task>/layer<i>/<stat>`` and
+    ``routing/<task>/global_gate`` (mmengine's logger and every visualiser
+    backend receive them).
 
     The statistics come from one extra no-grad forward of the decoder on the
     iteration's batch, so the training forward is untouched and a disabled
     hook (not in ``custom_hooks``) costs nothing. Only for
-    :class:`FGMoEHead`-style heads (``forward_with_stats``).
+    :class:`FGMoEHead`-style heads (``forward_routing``).
 
     Args:
         interval (int): Log every ``interval`` iterations. Defaults to 50.
@@ -80,23 +61,18 @@ class RoutingStatsHook(Hook):
         head.eval()  # no BN statistics update from this extra pass
         try:
             data = model.data_preprocessor(data_batch, True)
-            feats = model.extract_feat(data['inputs'])
-            _, stats = head.forward_with_stats(feats)
+            _, routing = head.forward_routing(
+                model.extract_feat(data['inputs']))
             scalars: Dict[str, float] = {}
-            per_task = len(stats) // len(head.tasks) if stats else 0
             for t, task in enumerate(head.tasks):
-                for i in range(per_task):
-                    summary = routing_summary(
-                        stats[t * per_task + i].expert_fraction)
+                for i, stats in enumerate(routing.router_stats[task]):
+                    summary = routing_summary(stats.expert_fraction)
+                    summary['router_entropy'] = float(stats.entropy)
                     for name, value in summary.items():
                         scalars[f'routing/{task}/layer{i}/{name}'] = value
-            if head.global_expert is not None:
-                tokens = head.aggregate(feats).flatten(2).transpose(1, 2)
-                scale, _ = head.global_expert.gates(
-                    head.global_norm(tokens))  # [T, B, L, 1]
-                for t, task in enumerate(head.tasks):
+                if routing.global_gate is not None:
                     scalars[f'routing/{task}/global_gate'] = float(
-                        scale[t].mean())
+                        routing.global_gate[t].mean())
         finally:
             head.train(was_training)
         return scalars

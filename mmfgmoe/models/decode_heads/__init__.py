@@ -1,4 +1,4 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
-from .fgmoe_head import FGMoEHead
+from .fgmoe_head import FGMoEHead, HeadRouting
 
-__all__ = ['FGMoEHead']
+__all__ = ['FGMoEHead', 'HeadRouting']

@@ -7,7 +7,7 @@ abstract fixes and what is our choice is listed in DESIGN.md section 4.
 """
 import copy
 import functools
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -49,6 +49,26 @@ DEFAULT_TASK_LOSSES: Dict[str, dict] = dict(
               loss_weight=50.0),
     depth=dict(type='DepthL1Loss', invalid_value=0.0, loss_weight=1.0),
 )
+
+
+class HeadRouting(NamedTuple):
+    """What the routers and the global expert of an :class:`FGMoEHead`
+    decided in one forward pass (:meth:`FGMoEHead.forward_routing`).
+
+    Attributes:
+        router_stats (dict[str, list[RouterStats]]): Per task, one entry per
+            MoE layer in block order, with ``entropy`` and ``indices``
+            (``[B, L, k]``, ``L = H * W`` tokens in row-major order) filled.
+            Empty lists for a dense decoder (``moe=False``).
+        global_gate (Tensor, optional): ``[T, B, H, W]`` gate scale of the
+            global expert per task (order of ``FGMoEHead.tasks``), in
+            ``[0, 1]``; None without a global expert.
+        hw_shape (tuple[int, int]): ``(H, W)`` of the token grid (the
+            aggregator scale).
+    """
+    router_stats: Dict[str, List[RouterStats]]
+    global_gate: Optional[Tensor]
+    hw_shape: Tuple[int, int]
 
 
 def _stack_gt(batch_data_samples: SampleList, task: str) -> Tensor:
@@ -313,20 +333,56 @@ class FGMoEHead(BaseModule):
         Returns:
             tuple[dict[str, Tensor], list[RouterStats]]: Logits per task
             ``[B, C_t, H, W]`` (at the aggregator scale) and one
-            :class:`RouterStats` per task MoE layer (empty when ``moe=False``).
+            :class:`RouterStats` per task MoE layer, task-major (empty when
+            ``moe=False``).
         """
+        logits, stats, _ = self._forward(inputs, return_routing=False)
+        return logits, stats
+
+    def forward_routing(
+            self,
+            inputs: Sequence[Tensor]) -> Tuple[Dict[str, Tensor], HeadRouting]:
+        """Forward pass that also returns what every router and the global
+        expert decided, token by token (for analysis; costs a little more
+        than :meth:`forward_with_stats`).
+
+        Args:
+            inputs (Sequence[Tensor]): Backbone levels ``[B, C_l, h, w]``.
+
+        Returns:
+            tuple[dict[str, Tensor], HeadRouting]: Logits per task and the
+            routing record.
+        """
+        logits, stats, gate = self._forward(inputs, return_routing=True)
+        per_task = len(stats) // len(self.tasks)
+        router_stats = {
+            task: stats[t * per_task:(t + 1) * per_task]
+            for t, task in enumerate(self.tasks)
+        }
+        first = next(iter(logits.values()))
+        hw_shape = tuple(first.shape[2:])
+        global_gate = None if gate is None else gate.reshape(
+            len(self.tasks), first.shape[0], *hw_shape)  # [T, B, H, W]
+        return logits, HeadRouting(router_stats, global_gate, hw_shape)
+
+    def _forward(
+        self, inputs: Sequence[Tensor], return_routing: bool
+    ) -> Tuple[Dict[str, Tensor], List[RouterStats], Optional[Tensor]]:
+        """Logits per task, router statistics (task-major) and the global
+        gate ``[T, B, L, 1]`` (None without a global expert)."""
         x = self.aggregate(inputs)  # [B, D, H, W]
         batch, channels, height, width = x.shape
         tokens = x.flatten(2).transpose(1, 2)  # [B, L, D]
-        global_out = None
+        global_out = global_gate = None
         if self.global_expert is not None:
-            global_out, _ = self.global_expert(
-                self.global_norm(tokens))  # [T, B, L, D]
+            global_out, global_gate = self.global_expert(
+                self.global_norm(tokens))  # [T, B, L, D], [T, B, L, 1]
         logits, stats = {}, []
         for index, task in enumerate(self.tasks):
             y = tokens
             for block in self.branches[task]:
-                y, block_stats = block(y, (height, width))  # [B, L, D]
+                y, block_stats = block(y, (height, width),
+                                       return_routing)  # [B, L, D]
                 if block_stats is not None:
                     stats.append(block_stats)
             if global_out is not None:
@@ -334,7 +390,7 @@ class FGMoEHead(BaseModule):
             y = y.transpose(1, 2).reshape(batch, channels, height,
                                           width)  # [B, D, H, W]
             logits[task] = self.pred_heads[task](y)  # [B, C_t, H, W]
-        return logits, stats
+        return logits, stats, global_gate
 
     def forward(self, inputs: Sequence[Tensor]) -> Dict[str, Tensor]:
         """Args:

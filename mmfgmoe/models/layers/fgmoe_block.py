@@ -47,11 +47,15 @@ class FGMoEBlock(nn.Module):
                                   **moe_kwargs)
 
     def forward(
-            self, x: Tensor,
-            hw_shape: Tuple[int, int]) -> Tuple[Tensor, Optional[RouterStats]]:
+        self,
+        x: Tensor,
+        hw_shape: Tuple[int, int],
+        return_routing: bool = False
+    ) -> Tuple[Tensor, Optional[RouterStats]]:
         """Args:
             x (Tensor): ``[B, L, D]`` tokens, ``L = H * W``.
             hw_shape (tuple[int, int]): ``(H, W)`` of the token grid.
+            return_routing (bool): See :meth:`FineGrainedMoE.forward`.
 
         Returns:
             tuple[Tensor, RouterStats | None]: ``[B, L, D]`` tokens and the
@@ -61,5 +65,5 @@ class FGMoEBlock(nn.Module):
         y = self.norm1(x).transpose(1, 2).reshape(batch, channels,
                                                   *hw_shape)  # [B, D, H, W]
         x = x + self.mixer(y).flatten(2).transpose(1, 2)  # [B, L, D]
-        y, stats = self.moe(self.norm2(x))  # [B, L, D]
+        y, stats = self.moe(self.norm2(x), return_routing)  # [B, L, D]
         return x + y, stats

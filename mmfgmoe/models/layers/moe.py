@@ -48,7 +48,11 @@ class GateOutput(NamedTuple):
 
 
 class RouterStats(NamedTuple):
-    """Load-balancing statistics of one router over one batch.
+    """Statistics of one router over one batch.
+
+    The first three fields are always filled (the balance loss needs them);
+    ``entropy`` and ``indices`` only when the caller asks for routing details
+    (``return_routing=True``), so training pays nothing for them.
 
     Attributes:
         expert_fraction (Tensor): ``[E]`` fraction ``f_i`` of the ``T * k``
@@ -56,9 +60,20 @@ class RouterStats(NamedTuple):
             gradient; sums to 1).
         mean_prob (Tensor): ``[E]`` mean router probability ``P_i`` over the
             tokens (float32, differentiable; sums to 1).
+        counts (Tensor): ``[E]`` int64 number of assignments per expert
+            (sums to ``T * k``).
+        entropy (Tensor, optional): Scalar mean over tokens of the router's
+            entropy ``-sum_i p_i log p_i`` in nats (0 = certain, ``log E`` =
+            uniform).
+        indices (Tensor, optional): ``[..., k]`` experts chosen for each
+            token, best first, in the input's leading shape (e.g.
+            ``[B, L, k]``).
     """
     expert_fraction: Tensor
     mean_prob: Tensor
+    counts: Tensor
+    entropy: Optional[Tensor] = None
+    indices: Optional[Tensor] = None
 
 
 def switch_balance_loss(stats: Sequence[RouterStats]) -> Tensor:
@@ -317,11 +332,17 @@ class FineGrainedMoE(nn.Module):
             1, indices, weights)  # [T, E], zero where not routed
         return torch.einsum('te,etd->td', dense_weights, out)  # [T, D]
 
-    def forward(self, x: Tensor) -> Tuple[Tensor, Optional[RouterStats]]:
+    def forward(
+            self,
+            x: Tensor,
+            return_routing: bool = False
+    ) -> Tuple[Tensor, Optional[RouterStats]]:
         """Apply the layer to tokens.
 
         Args:
             x (Tensor): ``[..., D]`` tokens (e.g. ``[B, L, D]``).
+            return_routing (bool): Also fill ``RouterStats.entropy`` and
+                ``RouterStats.indices``. Defaults to False.
 
         Returns:
             tuple[Tensor, RouterStats | None]: Output ``[..., D]`` and the
@@ -337,18 +358,31 @@ class FineGrainedMoE(nn.Module):
         if self.shared is not None:
             out = out + self.shared(tokens)
         stats = self._router_stats(indices, probs)
+        if return_routing:
+            stats = stats._replace(
+                entropy=self._router_entropy(probs),
+                indices=indices.view(*shape[:-1], self.top_k))
         return out.view(shape), stats
 
     def _router_stats(self, indices: Tensor, probs: Tensor) -> RouterStats:
-        """``f`` (fraction of assignments, no grad) and ``P`` (mean prob)."""
+        """``f`` (fraction of assignments, no grad), ``P`` (mean prob) and
+        the assignment counts."""
+        counts = torch.bincount(indices.reshape(-1),
+                                minlength=self.num_experts)  # [E]
         num_assign = indices.numel()
         if num_assign == 0:
             zeros = probs.new_zeros(self.num_experts)
-            return RouterStats(zeros, zeros + probs.sum(0))
-        counts = torch.bincount(indices.reshape(-1),
-                                minlength=self.num_experts)  # [E]
+            return RouterStats(zeros, zeros + probs.sum(0), counts)
         fraction = counts.to(probs.dtype) / num_assign  # [E]
-        return RouterStats(fraction, probs.mean(dim=0))
+        return RouterStats(fraction, probs.mean(dim=0), counts)
+
+    @staticmethod
+    @torch.no_grad()
+    def _router_entropy(probs: Tensor) -> Tensor:
+        """Mean over tokens of ``-sum_i p_i log p_i`` for ``probs [T, E]``."""
+        if probs.shape[0] == 0:
+            return probs.new_zeros(())
+        return -(probs * probs.clamp_min(1e-12).log()).sum(-1).mean()
 
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, moe={self.moe}, '

@@ -42,6 +42,46 @@ def test_forward_shapes_and_router_stats():
     assert len(stats) == len(TASKS) * 2  # one per task MoE layer
 
 
+def test_forward_routing_records_every_router_and_gate():
+    head = _head().eval()
+    feats = _feats()
+    recorded = []  # what each TopKGate returned, in call order
+    gates = [
+        block.moe.gate for task in TASKS for block in head.branches[task]
+    ]
+    handles = [
+        gate.register_forward_hook(lambda m, i, out: recorded.append(out))
+        for gate in gates
+    ]
+    with torch.no_grad():
+        logits, routing = head.forward_routing(feats)
+    for handle in handles:
+        handle.remove()
+    with torch.no_grad():
+        plain = head(feats)
+    for task in TASKS:
+        torch.testing.assert_close(logits[task], plain[task])
+    assert routing.hw_shape == (6, 8)
+    assert list(routing.router_stats) == TASKS
+    stats = [s for task in TASKS for s in routing.router_stats[task]]
+    assert len(stats) == len(recorded) == len(TASKS) * 2
+    for layer, gate_out in zip(stats, recorded):
+        assert layer.indices.shape == (2, 48, 2)
+        assert torch.equal(layer.indices.reshape(-1, 2), gate_out.indices)
+        assert torch.equal(
+            layer.counts, torch.bincount(gate_out.indices.flatten(),
+                                         minlength=4))
+        assert float(layer.expert_fraction.sum()) == pytest.approx(1.)
+        assert layer.entropy is not None
+    gate = routing.global_gate
+    assert gate.shape == (len(TASKS), 2, 6, 8)
+    assert float(gate.min()) >= 0 and float(gate.max()) <= 1
+    # Different tasks open the gate differently (task embedding).
+    assert not torch.allclose(gate[0], gate[1])
+    _, no_global = _head(use_global_expert=False).forward_routing(feats)
+    assert no_global.global_gate is None
+
+
 def test_ablation_switches():
     head = _head(use_shared_experts=False, use_global_expert=False)
     moes = [m for m in head.modules() if isinstance(m, FineGrainedMoE)]

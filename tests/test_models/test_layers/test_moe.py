@@ -1,6 +1,8 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """FineGrainedMoE: sparse dispatch vs. dense references, shared experts,
 balance statistics."""
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -158,6 +160,27 @@ def test_no_tokens():
     assert torch.isfinite(switch_balance_loss([stats]))
 
 
+def test_router_stats_counts_and_routing_on_request():
+    torch.manual_seed(0)
+    moe = FineGrainedMoE(16, num_experts=8, top_k=2, num_shared_experts=1)
+    x = torch.randn(3, 10, 16)
+    _, stats = moe(x)
+    assert stats.entropy is None and stats.indices is None  # not requested
+    _, detailed = moe(x, return_routing=True)
+    with torch.no_grad():
+        gate = moe.gate(x.reshape(-1, 16))  # the same routing, recomputed
+    assert detailed.indices.shape == (3, 10, 2)
+    assert torch.equal(detailed.indices.reshape(-1, 2), gate.indices)
+    recount = torch.bincount(gate.indices.flatten(), minlength=8)
+    assert torch.equal(detailed.counts, recount)
+    assert torch.equal(stats.counts, recount)
+    assert int(recount.sum()) == 3 * 10 * 2
+    torch.testing.assert_close(detailed.expert_fraction, recount / 60.)
+    entropy = -(gate.probs * gate.probs.log()).sum(-1).mean()
+    torch.testing.assert_close(detailed.entropy, entropy)
+    assert 0 < float(entropy) < math.log(8)
+
+
 def test_dense_ffn_of_activated_width():
     moe = FineGrainedMoE(32,
                          num_experts=16,
@@ -202,9 +225,11 @@ def test_gate_fp32_softmax_and_renormalisation():
 def test_switch_balance_loss_values():
     num_experts = 4
     uniform = RouterStats(torch.full((num_experts, ), .25),
-                          torch.full((num_experts, ), .25))
+                          torch.full((num_experts, ), .25),
+                          torch.full((num_experts, ), 3))
     collapsed = RouterStats(torch.tensor([1., 0., 0., 0.]),
-                            torch.tensor([1., 0., 0., 0.]))
+                            torch.tensor([1., 0., 0., 0.]),
+                            torch.tensor([12, 0, 0, 0]))
     assert switch_balance_loss([uniform]).item() == pytest.approx(1.)
     assert switch_balance_loss([collapsed]).item() == pytest.approx(4.)
     assert switch_balance_loss([uniform, collapsed]).item() == \

@@ -1,0 +1,71 @@
+# Copyright (c) mmfgmoe contributors. All rights reserved.
+"""tools/analysis_tools/analyze_routing.py end to end on a SynthRoom split."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from PIL import Image
+
+import mmfgmoe  # noqa: F401
+from mmseg.registry import MODELS
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG = osp.join(ROOT, 'configs', 'demo', 'fgmoe_vit-tiny_demo.py')
+
+
+def test_analyze_routing_writes_summary_and_figures(synth_nyud_root,
+                                                    tmp_path):
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.backbone.init_cfg = None
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    checkpoint = str(tmp_path / 'model.pth')
+    torch.save(dict(state_dict=model.state_dict()), checkpoint)
+
+    out = str(tmp_path / 'routing')
+    options = ['model.backbone.init_cfg=None',
+               f'test_dataloader.dataset.data_root={synth_nyud_root}',
+               'test_dataloader.num_workers=0',
+               'test_dataloader.persistent_workers=False']
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/analyze_routing.py', CONFIG,
+         checkpoint, '--out', out, '--num-images', '2', '--num-maps', '2',
+         '--cfg-options', *options],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    with open(osp.join(out, 'routing_summary.json')) as f:
+        summary = json.load(f)
+    head = cfg.model.decode_head
+    assert summary['num_images'] == 2
+    # 96x128 images, ViT/16 features upsampled x2: a 12x16 token grid.
+    assert summary['num_tokens'] == 2 * 12 * 16
+    assert summary['class_names'][:2] == ['wall', 'floor']
+    for task in head.tasks:
+        layers = summary['tasks'][task]['layers']
+        assert len(layers) == head.num_blocks
+        for layer in layers:
+            assert sum(layer['fraction']) == pytest.approx(1.)
+            assert sum(layer['counts']) == summary['num_tokens'] * head.top_k
+            labelled = sum(summary['class_tokens'])
+            assert np.sum(layer['cooccurrence']) == labelled * head.top_k
+        gate = summary['tasks'][task]['global_gate']
+        assert 0 < gate['mean'] < 1
+        assert sum(gate['histogram']) == summary['num_tokens']
+
+    figures = ['expert_usage.png', 'global_gate.png'] + [
+        f'cooccurrence_{task}.png' for task in ('semseg', )
+    ]
+    maps = sorted(os.listdir(osp.join(out, 'maps')))
+    assert len(maps) == 2
+    for name in figures + [osp.join('maps', m) for m in maps]:
+        image = np.asarray(Image.open(osp.join(out, name)).convert('L'))
+        assert image.std() > 10, f'{name} looks blank'

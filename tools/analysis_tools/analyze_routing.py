@@ -1,0 +1,227 @@
+# Copyright (c) mmfgmoe contributors. All rights reserved.
+"""See what the experts of a trained FGMoE decoder do.
+
+Runs the model over a split and writes into ``--out``:
+
+* ``routing_summary.json``: per task and MoE layer the expert counts and
+  load shares, load statistics, router entropy and expert x class
+  co-occurrence counts; per task the global-gate distribution (overall and
+  per semantic class);
+* ``expert_usage.png``: task x expert share of the assignments, per layer;
+* ``cooccurrence_<task>.png``: which semantic classes each expert serves;
+* ``global_gate.png``: gate histogram per task and mean gate per class;
+* ``maps/<image>.png`` (first ``--num-maps`` images): top-1 expert per token
+  for every task and layer, and the global gate per task, over the input.
+
+    python tools/analysis_tools/analyze_routing.py \\
+        configs/demo/fgmoe_vit-tiny_demo.py work_dirs/demo/fgmoe/iter_500.pth \\
+        --out work_dirs/demo/routing --num-images 50
+"""
+import argparse
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from mmengine.config import DictAction
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner, load_checkpoint
+
+import mmfgmoe  # noqa: F401  (registers every mmfgmoe module in mmseg's registries)
+from mmfgmoe.evaluation import RoutingAccumulator
+from mmfgmoe.utils.cli import load_config
+from mmfgmoe.visualization.routing_figures import (plot_class_cooccurrence,
+                                                   plot_expert_usage,
+                                                   plot_global_gate,
+                                                   plot_routing_maps)
+from mmseg.registry import MODELS
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='model config')
+    parser.add_argument('checkpoint', help='trained checkpoint')
+    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--split', default='test',
+                        choices=['test', 'val', 'train'],
+                        help='whose dataloader config gives the images '
+                        '(default: test)')
+    parser.add_argument('--num-images', type=int, default=None,
+                        help='analyse the first N images (default: all)')
+    parser.add_argument('--num-maps', type=int, default=4,
+                        help='per-image routing maps for the first N images')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings (key=value)')
+    args = parser.parse_args()
+    # load_config's common flags (no launcher, work_dir unused here).
+    args.launcher, args.work_dir, args.local_rank = 'none', args.out, 0
+    return args
+
+
+def token_grid(data_samples, input_shape: Tuple[int, int],
+               grid: Tuple[int, int]) -> Tuple[torch.Tensor, List]:
+    """Which tokens cover each image and where their centres fall.
+
+    Args:
+        data_samples (list[SegDataSample]): The batch's samples.
+        input_shape (tuple[int, int]): ``(H_in, W_in)`` of the (padded)
+            model input.
+        grid (tuple[int, int]): ``(h, w)`` token grid.
+
+    Returns:
+        tuple: ``valid [B, h, w]`` bool (token centre inside the image) and,
+        per sample, the ``(rows, cols)`` pixel coordinates of the centres.
+    """
+    rows = (torch.arange(grid[0]) + .5) * input_shape[0] / grid[0]
+    cols = (torch.arange(grid[1]) + .5) * input_shape[1] / grid[1]
+    valid, centres = [], []
+    for sample in data_samples:
+        height, width = sample.metainfo['img_shape'][:2]
+        valid.append((rows < height)[:, None] & (cols < width)[None, :])
+        centres.append((rows, cols))
+    return torch.stack(valid), centres
+
+
+def semantic_at_tokens(data_samples, centres, grid: Tuple[int, int],
+                       ignore_index: int) -> torch.Tensor:
+    """``[B, h, w]`` class id of the label pixel under each token centre
+    (``ignore_index`` outside the label)."""
+    out = torch.full((len(data_samples), *grid), ignore_index,
+                     dtype=torch.long)
+    for b, (sample, (rows, cols)) in enumerate(zip(data_samples, centres)):
+        label = sample.gt_sem_seg.data[0].long()  # [H_l, W_l]
+        height, width = sample.metainfo['img_shape'][:2]
+        # The label may be at another resolution than the model input.
+        r = (rows * label.shape[0] / height).long()
+        c = (cols * label.shape[1] / width).long()
+        inside_r, inside_c = r < label.shape[0], c < label.shape[1]
+        block = label[r[inside_r]][:, c[inside_c]]
+        out[b][inside_r.nonzero()[:, 0][:, None],
+               inside_c.nonzero()[:, 0][None, :]] = block
+    return out
+
+
+def input_image(inputs: torch.Tensor, preprocessor, sample) -> np.ndarray:
+    """The unpadded model input of one sample as ``[H, W, 3]`` uint8 RGB."""
+    image = inputs * preprocessor.std + preprocessor.mean  # [3, H, W]
+    height, width = sample.metainfo['img_shape'][:2]
+    image = image[:, :height, :width].permute(1, 2, 0).clamp(0, 255)
+    image = image.byte().numpy()
+    # The preprocessor feeds the model RGB when it converts from BGR.
+    return image if preprocessor.channel_conversion else image[..., ::-1]
+
+
+def analyze(model, dataloader, out_dir: str, num_images: Optional[int],
+            num_maps: int, class_names: Optional[List[str]],
+            ignore_index: int = 255) -> Dict:
+    """Run ``model`` over ``dataloader`` and write the figures and summary.
+
+    Returns:
+        dict: The JSON summary (also written to
+        ``<out_dir>/routing_summary.json``).
+    """
+    head = model.decode_head
+    moe_layers = [block.moe for block in head.branches[head.tasks[0]]]
+    num_experts = moe_layers[0].num_experts if head.moe else 0
+    if 'semseg' not in head.tasks:
+        class_names = None  # no semantic labels loaded: no co-occurrence
+    accumulator = RoutingAccumulator(head.tasks,
+                                     num_experts,
+                                     len(moe_layers) if head.moe else 0,
+                                     class_names=class_names,
+                                     ignore_index=ignore_index)
+    os.makedirs(osp.join(out_dir, 'maps'), exist_ok=True)
+    seen = 0
+    with torch.no_grad():
+        for batch in dataloader:
+            data = model.data_preprocessor(batch, False)
+            samples = data['data_samples']
+            if num_images is not None:
+                samples = samples[:num_images - seen]
+                data['inputs'] = data['inputs'][:len(samples)]
+            _, routing = head.forward_routing(
+                model.extract_feat(data['inputs']))
+            valid, centres = token_grid(samples, data['inputs'].shape[2:],
+                                        routing.hw_shape)
+            semantic = semantic_at_tokens(
+                samples, centres, routing.hw_shape,
+                ignore_index) if class_names is not None else None
+            accumulator.update(routing, valid, semantic)
+            for b, sample in enumerate(samples):
+                if seen + b >= num_maps:
+                    break
+                _write_map(data['inputs'][b], model.data_preprocessor,
+                           sample, routing, b, valid[b], num_experts,
+                           out_dir)
+            seen += len(samples)
+            if num_images is not None and seen >= num_images:
+                break
+    summary = accumulator.summary()
+    summary['num_images'] = seen
+    with open(osp.join(out_dir, 'routing_summary.json'), 'w') as f:
+        json.dump(summary, f, indent=1)
+    if head.moe:
+        plot_expert_usage(summary, osp.join(out_dir, 'expert_usage.png'))
+        if class_names is not None:
+            for task in head.tasks:
+                plot_class_cooccurrence(
+                    summary, task, osp.join(out_dir,
+                                            f'cooccurrence_{task}.png'))
+    if head.global_expert is not None:
+        plot_global_gate(summary, osp.join(out_dir, 'global_gate.png'))
+    return summary
+
+
+def _write_map(inputs, preprocessor, sample, routing, b, valid, num_experts,
+               out_dir) -> None:
+    rows = int(valid.any(1).sum())
+    cols = int(valid.any(0).sum())
+    grid = valid.shape
+    top1 = {
+        task: [
+            stats.indices[b, :, 0].view(grid)[:rows, :cols].numpy()
+            for stats in layers
+        ]
+        for task, layers in routing.router_stats.items()
+    }
+    gates = None
+    if routing.global_gate is not None:
+        gates = {
+            task: routing.global_gate[t, b, :rows, :cols].numpy()
+            for t, task in enumerate(routing.router_stats)
+        }
+    name = osp.splitext(osp.basename(sample.metainfo['img_path']))[0]
+    plot_routing_maps(input_image(inputs, preprocessor, sample), top1, gates,
+                      num_experts, osp.join(out_dir, 'maps', f'{name}.png'),
+                      title=name)
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = load_config(args)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
+    model.eval()
+    dataloader_cfg = cfg[f'{args.split}_dataloader']
+    dataloader = Runner.build_dataloader(dataloader_cfg)
+    class_names = dataloader.dataset.metainfo.get('classes')
+    summary = analyze(model, dataloader, args.out, args.num_images,
+                      args.num_maps,
+                      list(class_names) if class_names else None)
+    for task, record in summary['tasks'].items():
+        loads = ', '.join(
+            f'layer{i}: max/mean {layer["max_over_mean"]:.2f} empty '
+            f'{layer["empty"]:.0f}' for i, layer in enumerate(record['layers']))
+        gate = record['global_gate']
+        print(f'{task}: {loads}' +
+              (f', global gate {gate["mean"]:.3f} ± {gate["std"]:.3f}'
+               if gate else ''))
+    print(f'wrote {args.out}/routing_summary.json and figures '
+          f'({summary["num_images"]} images)')
+
+
+if __name__ == '__main__':
+    main()
