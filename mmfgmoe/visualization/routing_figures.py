@@ -61,7 +61,8 @@ def plot_expert_usage(summary: Dict, path: str) -> None:
         ax.set_yticks(range(len(tasks)), tasks, fontsize=8)
         ax.set_xticks(range(num_experts), range(num_experts), fontsize=7)
         ax.set_title(f'MoE layer {i}: share of each task\'s assignments (%), '
-                     f'balanced = {100 / num_experts:.1f}',
+                     f'balanced = {100 / num_experts:.1f} (each task has its '
+                     'own experts)',
                      fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
     axes[-1, 0].set_xlabel('expert')
@@ -160,6 +161,7 @@ def plot_global_gate(summary: Dict,
             np.arange(len(shown)) + 0.4 - width / 2, shown, rotation=60,
             ha='right', fontsize=7)
         ax.set_ylim(0, 1)
+        ax.legend(fontsize=7, ncol=len(tasks))
         ax.set_ylabel('mean gate')
         ax.set_title('mean global gate by semantic class', fontsize=9)
     fig.tight_layout()
@@ -199,10 +201,11 @@ def plot_routing_maps(image: np.ndarray,
     panel = 2.6
     fig, axes = plt.subplots(len(tasks),
                              cols,
-                             figsize=(panel * cols,
+                             figsize=(panel * cols + 0.8,
                                       panel * height / width * len(tasks) +
-                                      0.9),
-                             squeeze=False)
+                                      1.2),
+                             squeeze=False,
+                             layout='constrained')
     colors = expert_colors(num_experts)
     extent = (0, width, height, 0)
     for t, task in enumerate(tasks):
@@ -237,17 +240,18 @@ def plot_routing_maps(image: np.ndarray,
             ax.set_xticks([])
             ax.set_yticks([])
     if gates is not None:
-        fig.colorbar(shown, ax=axes[:, -1].tolist(), fraction=0.05, pad=0.02)
-    fig.legend(handles=[
-        Patch(color=colors[e], label=str(e)) for e in range(num_experts)
-    ],
-               loc='lower center',
-               ncol=min(num_experts, 16),
-               fontsize=7,
-               title='expert',
-               title_fontsize=7)
+        fig.colorbar(shown, ax=axes[:, -1].tolist(), shrink=0.6,
+                     label='global gate')
+    if num_experts:
+        fig.legend(handles=[
+            Patch(color=colors[e], label=str(e)) for e in range(num_experts)
+        ],
+                   loc='outside lower center',
+                   ncol=min(num_experts, 16),
+                   fontsize=7,
+                   title='top-1 expert (each task has its own experts)',
+                   title_fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(bottom=0.9 / fig.get_figheight() + 0.02)
     fig.savefig(path, dpi=110)
     plt.close(fig)

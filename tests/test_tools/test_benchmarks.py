@@ -38,13 +38,43 @@ def test_benchmark_moe_last_line():
 
 
 def test_benchmark_train_step_last_line():
-    line = _last_line('tools/analysis_tools/benchmark_train_step.py',
-                      'configs/demo/fgmoe_vit-tiny_demo.py', '--shape', '64',
-                      '96', '--batch-size', '1', '--repeats', '1', '--warmup',
-                      '0')
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/benchmark_train_step.py',
+         'configs/demo/fgmoe_vit-tiny_demo.py', '--shape', '64', '96',
+         '--batch-size', '1', '--repeats', '1', '--warmup', '0',
+         '--routing-hook', '50'],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    line = lines[-1]
+    assert any(re.match(r'RoutingStatsHook: \d+\.\d ms per logging pass, '
+                        r'\d+\.\d+% of the frozen step time at interval 50',
+                        text) for text in lines), lines
+    assert any(text.startswith('FLOP bound of frozen/full time: 0.')
+               for text in lines), lines
     match = re.fullmatch(
         r'frozen_vs_full_time=(\d+\.\d+) frozen_vs_full_mem=(\d+\.\d+)', line)
     assert match
     # The frozen backbone saves no activations and has no gradients or
     # optimizer state: its memory must be below full fine-tuning's.
     assert float(match.group(2)) < 1
+
+
+def test_benchmark_pipeline_last_line(synth_nyud_root):
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/benchmark_pipeline.py',
+         'configs/demo/fgmoe_vit-tiny_demo.py', '--num-images', '2',
+         '--repeats', '1', '--edge-backends', 'fast', '--cfg-options',
+         f'train_dataloader.dataset.data_root={synth_nyud_root}',
+         f'test_dataloader.dataset.data_root={synth_nyud_root}',
+         'test_evaluator.edge_thresholds=5'],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    match = re.fullmatch(
+        r'train_images_per_s=(\d+\.\d+) test_images_per_s=(\d+\.\d+) '
+        r'eval_ms_per_image=(\d+\.\d+)', lines[-1])
+    assert match and all(float(v) > 0 for v in match.groups())
+    # Every task of the split is timed, odsF included.
+    for task in ('semseg', 'depth', 'normals', 'edge[fast]'):
+        assert any(line.startswith(f'eval {task} ') for line in lines), task

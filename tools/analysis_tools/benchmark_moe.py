@@ -10,6 +10,9 @@ is what differs between the variants) at several token counts.
     python tools/analysis_tools/benchmark_moe.py [--tokens 1024 4096 16384]
         [--embed-dims 256] [--num-experts 16] [--top-k 4] [--num-shared 2]
 
+``--profile`` first prints torch profiler tables (self time per operator) of
+the sparse and dense variants at the token count closest to 4096.
+
 The last line reads ``sparse_vs_dense_ratio=<x> sparse_vs_mask_ratio=<y>``
 (time ratios at 4096 tokens, or the token count closest to it).
 """
@@ -41,7 +44,24 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--threads', type=int, default=None,
                         help='torch intra-op threads (default: torch\'s)')
+    parser.add_argument('--profile', action='store_true',
+                        help='print operator profiles of sparse and dense')
     return parser.parse_args()
+
+
+def profile(variants: Dict[str, Callable[[], torch.Tensor]],
+            repeats: int) -> None:
+    """Print the operators that take the time, per variant."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+    for name, step in variants.items():
+        step().sum().backward()  # warm-up
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(repeats):
+                step().sum().backward()
+        print(f'--- {name}: {repeats} x fwd+bwd, top operators by self time')
+        print(prof.key_averages().table(sort_by='self_cpu_time_total',
+                                        row_limit=14, max_name_column_width=40))
 
 
 def _peak_memory(step: Callable[[], torch.Tensor], device: str) -> int:
@@ -96,6 +116,13 @@ def main() -> None:
           f'threads={torch.get_num_threads()}')
     print(f'{"tokens":>7} {"variant":>7} {"fwd+bwd ms":>11} {"peak MiB":>9} '
           f'{"time/sparse":>12}')
+    if args.profile:
+        num_tokens = min(args.tokens, key=lambda n: abs(n - 4096))
+        x = torch.randn(num_tokens, args.embed_dims, device=args.device,
+                        requires_grad=True)
+        profile({name: (lambda layer=layer: layer(x)[0])
+                 for name, layer in (('sparse', sparse), ('dense', dense))},
+                args.repeats)
     ratios = {}
     for num_tokens in args.tokens:
         x = torch.randn(num_tokens, args.embed_dims, device=args.device,

@@ -17,6 +17,10 @@ one forward for a frozen part and three (forward, input and weight
 gradients) for a trained one, so with forward FLOPs ``B`` (backbone) and
 ``D`` (decoder), frozen/full >= (B + 3D) / (3B + 3D) whatever the hardware.
 
+``--routing-hook N`` also times :class:`RoutingStatsHook`'s extra decoder
+pass (interleaved with the frozen steps) and prints its share of the step
+time when it logs every ``N`` iterations.
+
 Last line: ``frozen_vs_full_time=<x> frozen_vs_full_mem=<y>``.
 """
 import argparse
@@ -34,6 +38,7 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 
 import mmfgmoe  # noqa: F401
+from mmfgmoe.engine.hooks import RoutingStatsHook
 from mmfgmoe.utils import TASK_SPECS
 from mmfgmoe.utils.profiling import autograd_saved_bytes
 from mmseg.registry import MODELS
@@ -52,6 +57,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
                         else 'cpu')
+    parser.add_argument('--routing-hook', type=int, default=None,
+                        metavar='INTERVAL',
+                        help='also measure RoutingStatsHook at this interval')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args()
 
@@ -137,13 +145,19 @@ def main() -> None:
                           args.batch_size)
     variants = {name: _build(cfg, frozen, args.device)
                 for name, frozen in (('frozen', True), ('full', False))}
-    times: Dict[str, List[float]] = {name: [] for name in variants}
+    steps = {name: (lambda m=model, o=optim_wrapper: _step(m, o, batch))
+             for name, (model, optim_wrapper) in variants.items()}
+    if args.routing_hook:
+        frozen_model = variants['frozen'][0]
+        steps['routing hook'] = lambda: RoutingStatsHook.collect(
+            frozen_model, batch)
+    times: Dict[str, List[float]] = {name: [] for name in steps}
     for i in range(args.warmup + args.repeats):
-        for name, (model, optim_wrapper) in variants.items():
+        for name, step in steps.items():
             if args.device.startswith('cuda'):
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            _step(model, optim_wrapper, batch)
+            step()
             if args.device.startswith('cuda'):
                 torch.cuda.synchronize()
             if i >= args.warmup:
@@ -159,6 +173,12 @@ def main() -> None:
         result[name] = (statistics.median(times[name]), memory)
         print(f'{name:>6}: step {result[name][0] * 1e3:9.1f} ms  '
               f'memory {memory / 2**20:9.1f} MiB  trainable {trainable:,}')
+    if args.routing_hook:
+        collect = statistics.median(times['routing hook'])
+        share = collect / (args.routing_hook * result['frozen'][0])
+        print(f'RoutingStatsHook: {collect * 1e3:.1f} ms per logging pass, '
+              f'{100 * share:.2f}% of the frozen step time at interval '
+              f'{args.routing_hook}')
     flops = complexity(cfg, tuple(args.shape))
     backbone, decoder = flops['backbone_flops'], flops['decode_head_flops']
     print(f'FLOP bound of frozen/full time: '
