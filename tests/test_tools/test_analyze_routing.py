@@ -69,3 +69,41 @@ def test_analyze_routing_writes_summary_and_figures(synth_nyud_root,
     for name in figures + [osp.join('maps', m) for m in maps]:
         image = np.asarray(Image.open(osp.join(out, name)).convert('L'))
         assert image.std() > 10, f'{name} looks blank'
+
+
+def _load_tool():
+    import importlib.util
+    path = osp.join(ROOT, 'tools', 'analysis_tools', 'analyze_routing.py')
+    spec = importlib.util.spec_from_file_location('analyze_routing', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_dense_decoder_gate_only_and_nothing_to_analyse(synth_nyud_root,
+                                                         tmp_path):
+    from mmengine.runner import Runner
+    tool = _load_tool()
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.backbone.init_cfg = None
+    cfg.model.decode_head.moe = False
+    cfg.test_dataloader.dataset.data_root = synth_nyud_root
+    cfg.test_dataloader.num_workers = 0
+    cfg.test_dataloader.persistent_workers = False
+    init_default_scope('mmseg')
+    model = MODELS.build(cfg.model).eval()
+    loader = Runner.build_dataloader(cfg.test_dataloader)
+    out = str(tmp_path / 'dense')
+    summary = tool.analyze(model, loader, out, num_images=1, num_maps=1,
+                           class_names=list(loader.dataset.metainfo['classes']))
+    for record in summary['tasks'].values():
+        assert record['layers'] == []
+        assert 0 < record['global_gate']['mean'] < 1
+    assert sorted(os.listdir(out)) == ['global_gate.png', 'maps',
+                                       'routing_summary.json']
+    assert len(os.listdir(osp.join(out, 'maps'))) == 1
+
+    cfg.model.decode_head.use_global_expert = False
+    bare = MODELS.build(cfg.model).eval()
+    with pytest.raises(ValueError, match='no routing to analyse'):
+        tool.analyze(bare, loader, out, None, 0, None)

@@ -123,6 +123,10 @@ def analyze(model, dataloader, out_dir: str, num_images: Optional[int],
         ``<out_dir>/routing_summary.json``).
     """
     head = model.decode_head
+    if not head.moe and head.global_expert is None:
+        raise ValueError('analyze_routing: this decoder has neither MoE '
+                         'layers (moe=False) nor a global expert: there is '
+                         'no routing to analyse')
     moe_layers = [block.moe for block in head.branches[head.tasks[0]]]
     num_experts = moe_layers[0].num_experts if head.moe else 0
     if 'semseg' not in head.tasks:
