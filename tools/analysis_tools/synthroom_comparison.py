@@ -56,6 +56,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--python', default=sys.executable)
     parser.add_argument('--skip-single-task', action='store_true',
                         help='no single-task runs (no Δm)')
+    parser.add_argument('--extra-seeds', type=int, nargs='*', default=[],
+                        help='train --seed-variants again with these seeds '
+                        '(randomness.seed), to see the run-to-run spread')
+    parser.add_argument('--seed-variants', nargs='+',
+                        default=['FGMoE',
+                                 'dense multi-task (same activated width)'],
+                        choices=list(VARIANTS))
     return parser.parse_args()
 
 
@@ -135,6 +142,11 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     results = {name: run_variant(args, name, extra, TASKS)
                for name, extra in VARIANTS.items()}
+    for seed in args.extra_seeds:
+        for name in args.seed_variants:
+            results[f'{name}, seed {seed}'] = run_variant(
+                args, f'{name} seed {seed}',
+                VARIANTS[name] + [f'randomness.seed={seed}'], TASKS)
     single: Dict[str, float] = {}
     single_cost: Dict[str, List[str]] = dict(trainable=[], decoder_flops=[])
     if not args.skip_single_task:

@@ -1,0 +1,41 @@
+# Copyright (c) mmfgmoe contributors. All rights reserved.
+"""The pieces of synthroom_comparison.py that are not training runs."""
+import importlib.util
+import os.path as osp
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _tool():
+    path = osp.join(ROOT, 'tools', 'analysis_tools',
+                    'synthroom_comparison.py')
+    spec = importlib.util.spec_from_file_location('synthroom_comparison',
+                                                  path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_delta_m_signs_and_average():
+    tool = _tool()
+    single = {'semseg.mIoU': 40., 'depth.rmse': 1., 'normals.mean': 20.,
+              'edge.odsF': 50.}
+    assert tool.delta_m(single, single) == 0
+    better = {'semseg.mIoU': 44., 'depth.rmse': 0.9, 'normals.mean': 20.,
+              'edge.odsF': 50.}
+    # +10% mIoU, -10% RMSE (lower is better): (10 + 10 + 0 + 0) / 4.
+    assert tool.delta_m(better, single) == pytest.approx(5.)
+
+
+def test_complexity_parsed_from_get_flops_report():
+    tool = _tool()
+    report = ('=' * 60 + '\nConfig: x.py\nInput shape: (128, 176)\n'
+              'Parameters: trainable 3.92M (3,920,190) / total 5.86M '
+              '(5,864,958) = 66.84%\n  backbone:    0 trainable / 1\n'
+              'FLOPs: 1.31G (backbone 0.21G, decode_head 1.10G)\n')
+    assert tool._complexity(report) == dict(trainable='3.92M',
+                                            decoder_flops='1.10G')
+    with pytest.raises(RuntimeError, match='unexpected get_flops.py'):
+        tool._complexity('nothing here')
