@@ -39,3 +39,15 @@ def test_complexity_parsed_from_get_flops_report():
                                             decoder_flops='1.10G')
     with pytest.raises(RuntimeError, match='unexpected get_flops.py'):
         tool._complexity('nothing here')
+
+
+def test_plot_writes_a_figure(tmp_path):
+    tool = _tool()
+    single = {'semseg.mIoU': 40., 'depth.rmse': 1., 'normals.mean': 20.,
+              'edge.odsF': 50.}
+    results = {'FGMoE': dict(single, **{'semseg.mIoU': 42.}),
+               'dense': dict(single, **{'depth.rmse': 1.1})}
+    for reference in (single, {}):
+        path = str(tmp_path / 'plot.png')
+        tool.plot(results, reference, path)
+        assert osp.getsize(path) > 1000

@@ -136,6 +136,47 @@ def delta_m(metrics: Dict[str, float], single: Dict[str, float]) -> float:
     return sum(terms) / len(terms)
 
 
+def plot(results: Dict[str, Dict[str, float]], single: Dict[str, float],
+         path: str) -> None:
+    """Per-task relative gain (%) over the single-task decoders (over the
+    first variant without them) and Δm, one group of bars per decoder."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    reference = single or {
+        f'{t}.{n}': next(iter(results.values()))[f'{t}.{n}']
+        for t, n, _ in HEADLINE
+    }
+    names = list(results)
+    labels = [f'{t} {n}' for t, n, _ in HEADLINE] + ['Δm']
+    gains = []
+    for name in names:
+        row = []
+        for task, metric, lower in HEADLINE:
+            key = f'{task}.{metric}'
+            sign = -1 if lower else 1
+            row.append(sign * (results[name][key] - reference[key]) /
+                       reference[key] * 100)
+        gains.append(row + [sum(row) / len(row)])
+    gains = list(zip(*gains))  # [metric][decoder]
+    fig, ax = plt.subplots(figsize=(1.5 * len(names) + 2, 4))
+    width = 0.8 / len(labels)
+    for i, (label, values) in enumerate(zip(labels, gains)):
+        ax.bar([x + i * width for x in range(len(names))], values, width,
+               label=label, color='black' if label == 'Δm' else None)
+    ax.axhline(0, color='gray', lw=0.8)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(names))])
+    ax.set_xticklabels(names, rotation=20, ha='right', fontsize=8)
+    ax.set_ylabel('gain over ' + ('single-task decoders' if single else
+                                  names[0]) + ' (%)')
+    ax.legend(fontsize=8, ncol=len(labels))
+    ax.set_title('SynthRoom, frozen tiny ViT: each decoder vs the '
+                 'single-task decoders (higher is better)', fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     args = parse_args()
     args.encoder = osp.abspath(args.encoder)
@@ -175,24 +216,7 @@ def main() -> None:
         f.write(table + '\n')
     print(table)
 
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(HEADLINE), figsize=(4 * len(HEADLINE), 3.2))
-    names = list(results)
-    for ax, (task, name, lower) in zip(axes, HEADLINE):
-        values = [results[n][f'{task}.{name}'] for n in names]
-        ax.barh(range(len(names)), values, color='tab:blue')
-        if single:
-            ax.axvline(single[f'{task}.{name}'], color='tab:red', ls='--',
-                       label='single-task')
-        ax.set_yticks(range(len(names)))
-        ax.set_yticklabels(names if ax is axes[0] else [''] * len(names),
-                           fontsize=8)
-        ax.set_title(f'{task} {name} ({"lower" if lower else "higher"} is better)',
-                     fontsize=9)
-    fig.tight_layout()
-    fig.savefig(osp.join(args.out, 'comparison.png'), dpi=120)
+    plot(results, single, osp.join(args.out, 'comparison.png'))
     print(f'wrote {args.out}/results.md and comparison.png')
 
 
