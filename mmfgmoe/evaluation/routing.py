@@ -117,7 +117,8 @@ class RoutingAccumulator:
             keep = labels != self.ignore_index  # [N]
             self.class_tokens += torch.bincount(labels[keep],
                                                 minlength=num_classes)
-        self.num_tokens += int(valid.sum())
+        num_valid = int(valid.sum())
+        self.num_tokens += num_valid
         for t, task in enumerate(self.tasks):
             layers = routing.router_stats.get(task, [])
             if len(layers) != self.num_layers:
@@ -130,8 +131,7 @@ class RoutingAccumulator:
                                        indices.shape[-1])[valid]  # [N, k]
                 self.counts[t, i] += torch.bincount(
                     indices.flatten(), minlength=self.num_experts)
-                self.entropy_sum[t, i] += float(stats.entropy) * int(
-                    valid.sum())
+                self.entropy_sum[t, i] += float(stats.entropy) * num_valid
                 if labels is not None:
                     pairs = indices[keep] * num_classes + labels[keep, None]
                     self.cooccurrence[t, i] += torch.bincount(
@@ -147,9 +147,8 @@ class RoutingAccumulator:
                 bins = (gate * GATE_BINS).long().clamp_(0, GATE_BINS - 1)
                 self.gate_hist[t] += torch.bincount(bins, minlength=GATE_BINS)
                 if labels is not None:
-                    self.gate_class_sum[t] += torch.zeros(
-                        num_classes, dtype=torch.float64).index_add_(
-                            0, labels[keep], gate[keep])
+                    self.gate_class_sum[t].index_add_(0, labels[keep],
+                                                      gate[keep])
 
     def summary(self) -> Dict:
         """JSON-ready summary.
@@ -193,8 +192,8 @@ class RoutingAccumulator:
                             std=math.sqrt(var),
                             histogram=self.gate_hist[t].tolist())
                 if self.class_names is not None:
-                    by_class = self.gate_class_sum[t] / self.class_tokens.clamp(
-                        min=1)
+                    by_class = self.gate_class_sum[t] / \
+                        self.class_tokens.clamp(min=1)
                     gate['by_class'] = {
                         name: float(by_class[c])
                         for c, name in enumerate(self.class_names)

@@ -19,6 +19,14 @@ def _pyplot():
     return plt
 
 
+def _frequent_classes(summary: Dict, min_class_share: float) -> np.ndarray:
+    """Ids of the classes holding at least ``min_class_share`` of the
+    labelled tokens."""
+    class_tokens = np.array(summary['class_tokens'], dtype=np.float64)
+    return np.flatnonzero(
+        class_tokens >= min_class_share * max(class_tokens.sum(), 1))
+
+
 def expert_colors(num_experts: int) -> np.ndarray:
     """``[E, 4]`` RGBA colours, distinct for up to 20 experts."""
     plt = _pyplot()
@@ -84,9 +92,7 @@ def plot_class_cooccurrence(summary: Dict,
     """
     plt = _pyplot()
     names = summary['class_names']
-    class_tokens = np.array(summary['class_tokens'], dtype=np.float64)
-    shown = np.flatnonzero(class_tokens >= min_class_share *
-                           max(class_tokens.sum(), 1))
+    shown = _frequent_classes(summary, min_class_share)
     layers = summary['tasks'][task]['layers']
     fig, axes = plt.subplots(len(layers),
                              1,
@@ -143,11 +149,9 @@ def plot_global_gate(summary: Dict,
     ax.legend(fontsize=8)
     ax.set_title('global expert gate per task', fontsize=9)
     if with_classes:
-        names = summary['class_names']
-        class_tokens = np.array(summary['class_tokens'], dtype=np.float64)
         shown = [
-            names[c] for c in np.flatnonzero(
-                class_tokens >= min_class_share * max(class_tokens.sum(), 1))
+            summary['class_names'][c]
+            for c in _frequent_classes(summary, min_class_share)
         ]
         ax = axes[0, 1]
         width = 0.8 / len(tasks)

@@ -25,13 +25,12 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 
 import mmfgmoe  # noqa: F401  (registers every mmfgmoe module in mmseg's registries)
 from mmfgmoe.evaluation import RoutingAccumulator
-from mmfgmoe.utils.cli import load_config
 from mmfgmoe.visualization.routing_figures import (plot_class_cooccurrence,
                                                    plot_expert_usage,
                                                    plot_global_gate,
@@ -54,52 +53,45 @@ def parse_args() -> argparse.Namespace:
                         help='per-image routing maps for the first N images')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings (key=value)')
-    args = parser.parse_args()
-    # load_config's common flags (no launcher, work_dir unused here).
-    args.launcher, args.work_dir, args.local_rank = 'none', args.out, 0
-    return args
+    return parser.parse_args()
 
 
-def token_grid(data_samples, input_shape: Tuple[int, int],
-               grid: Tuple[int, int]) -> Tuple[torch.Tensor, List]:
-    """Which tokens cover each image and where their centres fall.
-
-    Args:
-        data_samples (list[SegDataSample]): The batch's samples.
-        input_shape (tuple[int, int]): ``(H_in, W_in)`` of the (padded)
-            model input.
-        grid (tuple[int, int]): ``(h, w)`` token grid.
-
-    Returns:
-        tuple: ``valid [B, h, w]`` bool (token centre inside the image) and,
-        per sample, the ``(rows, cols)`` pixel coordinates of the centres.
-    """
+def token_centres(input_shape: Tuple[int, int],
+                  grid: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Pixel coordinates ``rows [h]``, ``cols [w]`` of the token centres of a
+    ``(h, w)`` grid over a (padded) input of ``(H_in, W_in)``."""
     rows = (torch.arange(grid[0]) + .5) * input_shape[0] / grid[0]
     cols = (torch.arange(grid[1]) + .5) * input_shape[1] / grid[1]
-    valid, centres = [], []
+    return rows, cols
+
+
+def valid_tokens(data_samples, rows: torch.Tensor,
+                 cols: torch.Tensor) -> torch.Tensor:
+    """``[B, h, w]`` bool: the token centre lies inside the (unpadded)
+    image."""
+    masks = []
     for sample in data_samples:
         height, width = sample.metainfo['img_shape'][:2]
-        valid.append((rows < height)[:, None] & (cols < width)[None, :])
-        centres.append((rows, cols))
-    return torch.stack(valid), centres
+        masks.append((rows < height)[:, None] & (cols < width)[None, :])
+    return torch.stack(masks)
 
 
-def semantic_at_tokens(data_samples, centres, grid: Tuple[int, int],
+def semantic_at_tokens(data_samples, rows: torch.Tensor, cols: torch.Tensor,
                        ignore_index: int) -> torch.Tensor:
     """``[B, h, w]`` class id of the label pixel under each token centre
     (``ignore_index`` outside the label)."""
-    out = torch.full((len(data_samples), *grid), ignore_index,
+    out = torch.full((len(data_samples), len(rows), len(cols)),
+                     ignore_index,
                      dtype=torch.long)
-    for b, (sample, (rows, cols)) in enumerate(zip(data_samples, centres)):
+    for b, sample in enumerate(data_samples):
         label = sample.gt_sem_seg.data[0].long()  # [H_l, W_l]
         height, width = sample.metainfo['img_shape'][:2]
         # The label may be at another resolution than the model input.
         r = (rows * label.shape[0] / height).long()
         c = (cols * label.shape[1] / width).long()
         inside_r, inside_c = r < label.shape[0], c < label.shape[1]
-        block = label[r[inside_r]][:, c[inside_c]]
-        out[b][inside_r.nonzero()[:, 0][:, None],
-               inside_c.nonzero()[:, 0][None, :]] = block
+        out[b][inside_r[:, None] & inside_c[None, :]] = label[
+            r[inside_r]][:, c[inside_c]].flatten()
     return out
 
 
@@ -147,10 +139,11 @@ def analyze(model, dataloader, out_dir: str, num_images: Optional[int],
                 data['inputs'] = data['inputs'][:len(samples)]
             _, routing = head.forward_routing(
                 model.extract_feat(data['inputs']))
-            valid, centres = token_grid(samples, data['inputs'].shape[2:],
-                                        routing.hw_shape)
+            rows, cols = token_centres(data['inputs'].shape[2:],
+                                       routing.hw_shape)
+            valid = valid_tokens(samples, rows, cols)
             semantic = semantic_at_tokens(
-                samples, centres, routing.hw_shape,
+                samples, rows, cols,
                 ignore_index) if class_names is not None else None
             accumulator.update(routing, valid, semantic)
             for b, sample in enumerate(samples):
@@ -204,7 +197,9 @@ def _write_map(inputs, preprocessor, sample, routing, b, valid, num_experts,
 
 def main() -> None:
     args = parse_args()
-    cfg = load_config(args)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     model = MODELS.build(cfg.model)
     load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)

@@ -28,13 +28,12 @@ from typing import Callable, Dict, List
 
 import numpy as np
 import torch
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from scipy import ndimage as ndi
 
 import mmfgmoe  # noqa: F401  (registers every mmfgmoe module in mmseg's registries)
 from mmfgmoe.utils import TASK_SPECS
-from mmfgmoe.utils.cli import load_config
 from mmseg.registry import DATASETS, METRICS
 
 
@@ -48,9 +47,7 @@ def parse_args() -> argparse.Namespace:
                         choices=['fast', 'pyedgeeval', 'loss'])
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    args = parser.parse_args()
-    args.launcher, args.work_dir, args.local_rank = 'none', None, 0
-    return args
+    return parser.parse_args()
 
 
 def fake_prediction(task: str, gt: torch.Tensor,
@@ -82,7 +79,9 @@ def _time(fn: Callable[[], None]) -> float:
 
 def main() -> None:
     args = parse_args()
-    cfg = load_config(args)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     train_set = DATASETS.build(cfg.train_dataloader.dataset)
     test_set = DATASETS.build(cfg.test_dataloader.dataset)

@@ -66,8 +66,13 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def _task_list(tasks: List[str]) -> str:
+    """``--cfg-options`` value of a task list: ``['semseg','depth']``."""
+    return '[' + ','.join(f"'{t}'" for t in tasks) + ']'
+
+
 def _options(args, extra: List[str], tasks: List[str]) -> List[str]:
-    task_list = '[' + ','.join(f"'{t}'" for t in tasks) + ']'
+    task_list = _task_list(tasks)
     opts = [
         f'model.backbone.init_cfg.checkpoint={args.encoder}',
         f'train_cfg.max_iters={args.iters}',
@@ -102,7 +107,7 @@ def run_variant(args, name: str, extra: List[str],
     params = subprocess.run(
         [args.python, 'tools/analysis_tools/get_flops.py', CONFIG,
          '--shape', '128', '176', '--cfg-options', *extra,
-         f'{HEAD}tasks=[' + ','.join(f"'{t}'" for t in tasks) + ']'],
+         f'{HEAD}tasks={_task_list(tasks)}'],
         cwd=ROOT, capture_output=True, text=True)
     if params.returncode != 0:
         raise RuntimeError(f'get_flops.py failed for {name}:\n'

@@ -337,7 +337,7 @@ class FGMoEHead(BaseModule):
             ``moe=False``).
         """
         logits, stats, _ = self._forward(inputs, return_routing=False)
-        return logits, stats
+        return logits, [s for task in self.tasks for s in stats[task]]
 
     def forward_routing(
             self,
@@ -354,22 +354,18 @@ class FGMoEHead(BaseModule):
             routing record.
         """
         logits, stats, gate = self._forward(inputs, return_routing=True)
-        per_task = len(stats) // len(self.tasks)
-        router_stats = {
-            task: stats[t * per_task:(t + 1) * per_task]
-            for t, task in enumerate(self.tasks)
-        }
         first = next(iter(logits.values()))
         hw_shape = tuple(first.shape[2:])
         global_gate = None if gate is None else gate.reshape(
             len(self.tasks), first.shape[0], *hw_shape)  # [T, B, H, W]
-        return logits, HeadRouting(router_stats, global_gate, hw_shape)
+        return logits, HeadRouting(stats, global_gate, hw_shape)
 
     def _forward(
         self, inputs: Sequence[Tensor], return_routing: bool
-    ) -> Tuple[Dict[str, Tensor], List[RouterStats], Optional[Tensor]]:
-        """Logits per task, router statistics (task-major) and the global
-        gate ``[T, B, L, 1]`` (None without a global expert)."""
+    ) -> Tuple[Dict[str, Tensor], Dict[str, List[RouterStats]],
+               Optional[Tensor]]:
+        """Logits per task, router statistics per task (block order) and the
+        global gate ``[T, B, L, 1]`` (None without a global expert)."""
         x = self.aggregate(inputs)  # [B, D, H, W]
         batch, channels, height, width = x.shape
         tokens = x.flatten(2).transpose(1, 2)  # [B, L, D]
@@ -377,14 +373,14 @@ class FGMoEHead(BaseModule):
         if self.global_expert is not None:
             global_out, global_gate = self.global_expert(
                 self.global_norm(tokens))  # [T, B, L, D], [T, B, L, 1]
-        logits, stats = {}, []
+        logits, stats = {}, {}
         for index, task in enumerate(self.tasks):
-            y = tokens
+            y, stats[task] = tokens, []
             for block in self.branches[task]:
                 y, block_stats = block(y, (height, width),
                                        return_routing)  # [B, L, D]
                 if block_stats is not None:
-                    stats.append(block_stats)
+                    stats[task].append(block_stats)
             if global_out is not None:
                 y = y + global_out[index]
             y = y.transpose(1, 2).reshape(batch, channels, height,

@@ -271,7 +271,7 @@ class FineGrainedMoE(nn.Module):
         return (hidden * gate.unsqueeze(-1)) @ w2  # [n, D]
 
     def experts_sorted(self, x: Tensor, weights: Tensor, indices: Tensor,
-                       out: Tensor) -> Tensor:
+                       counts: Tensor, out: Tensor) -> Tensor:
         """Sparse dispatch by sorting; adds the routed experts into ``out``.
 
         The ``T * k`` (token, slot) assignments are sorted by expert id so
@@ -291,6 +291,8 @@ class FineGrainedMoE(nn.Module):
             x (Tensor): ``[T, D]`` tokens.
             weights (Tensor): ``[T, k]`` combine weights.
             indices (Tensor): ``[T, k]`` expert ids.
+            counts (Tensor): ``[E]`` assignments per expert
+                (``RouterStats.counts``).
             out (Tensor): ``[T, D]`` what the routed experts add to (shared
                 experts' output and bias); modified in place.
 
@@ -303,11 +305,10 @@ class FineGrainedMoE(nn.Module):
         token_of_slot = order // top_k  # [T*k] token of each sorted slot
         gathered = x.index_select(0, token_of_slot)  # [T*k, D] sorted tokens
         gates = weights.reshape(-1).index_select(0, order)  # [T*k] sorted
-        # One host sync: how many assignments each expert received.
-        counts = torch.bincount(flat_ids, minlength=self.num_experts).tolist()
+        sizes = counts.tolist()  # the one host sync
         experts = zip(self.w1.unbind(0), self.b1.unbind(0), self.w2.unbind(0),
-                      gathered.split(counts), gates.split(counts),
-                      token_of_slot.split(counts))  # per expert, contiguous
+                      gathered.split(sizes), gates.split(sizes),
+                      token_of_slot.split(sizes))  # per expert, contiguous
         for w1, b1, w2, tokens, gate, token_ids in experts:
             if token_ids.numel() == 0:  # empty experts cost nothing
                 continue
@@ -318,7 +319,7 @@ class FineGrainedMoE(nn.Module):
         return out
 
     def experts_masked(self, x: Tensor, weights: Tensor, indices: Tensor,
-                       out: Tensor) -> Tensor:
+                       counts: Tensor, out: Tensor) -> Tensor:
         """Reference: every expert on every token, masked by the routing.
 
         Same arguments and result as :meth:`experts_sorted` (but ``out`` is
@@ -359,9 +360,10 @@ class FineGrainedMoE(nn.Module):
             out = self.shared(tokens) + self.b2  # [T, D]
         else:
             out = self.b2.expand_as(tokens).clone()  # [T, D], writable
-        run_experts = getattr(self, f'experts_{self.dispatch}')
-        out = run_experts(tokens, weights, indices, out)  # [T, D]
         stats = self._router_stats(indices, probs)
+        run_experts = getattr(self, f'experts_{self.dispatch}')
+        out = run_experts(tokens, weights, indices, stats.counts,
+                          out)  # [T, D]
         if return_routing:
             stats = stats._replace(
                 entropy=self._router_entropy(probs),
