@@ -8,6 +8,8 @@ from typing import Optional
 import torch
 from mmengine.config import Config, DictAction
 
+from .tasks import check_config_tasks
+
 __all__ = ['add_common_args', 'load_config', 'setup_cpu_distributed']
 
 
@@ -35,7 +37,9 @@ def load_config(args: argparse.Namespace) -> Config:
     """Read ``args.config`` and apply the common flags.
 
     Besides mmseg's behaviour (``--cfg-options`` merged, ``work_dir`` from the
-    flag, else the config, else ``./work_dirs/<config name>``), a distributed
+    flag, else the config, else ``./work_dirs/<config name>``), the task lists
+    of model, data and evaluators are checked (:func:`check_config_tasks`:
+    a mismatch fails here, not hours into training), and a distributed
     run on a machine without CUDA is made to work on the CPU: the backend
     becomes ``gloo`` (NCCL needs GPUs) and the DDP wrapper gets
     ``device_ids=None`` (mmengine passes ``[LOCAL_RANK]``, which DDP rejects
@@ -47,6 +51,7 @@ def load_config(args: argparse.Namespace) -> Config:
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    check_config_tasks(cfg)
     work_dir: Optional[str] = args.work_dir
     if work_dir is not None:
         cfg.work_dir = work_dir

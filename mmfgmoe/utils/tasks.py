@@ -6,9 +6,9 @@ value used for padding/ignore, number of channels of the label) reads it from
 here, so a task set is configuration (``tasks=[...]``) and never hard-coded.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
-__all__ = ['TaskSpec', 'TASK_SPECS', 'check_tasks']
+__all__ = ['TaskSpec', 'TASK_SPECS', 'check_tasks', 'check_config_tasks']
 
 
 @dataclass(frozen=True)
@@ -76,3 +76,96 @@ def check_tasks(tasks: Sequence[str],
     if len(set(tasks)) != len(tasks):
         raise ValueError(f'`{field}` lists a task twice: {tasks}')
     return tasks
+
+
+#: Config keys of the dataloaders whose datasets must match the model's tasks.
+DATALOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def _dataset_tasks(dataset: Any, where: str) -> List[Tuple[str, List[str]]]:
+    """``(config field, tasks)`` of each multi-task dataset in a dataset
+    config, looking through wrappers (``dataset=`` / ``datasets=[...]``).
+
+    A dataset without ``tasks`` loads its class's ``TASKS``; a dataset type
+    without ``TASKS`` is not a multi-task dataset and is not compared.
+    """
+    if not isinstance(dataset, dict):
+        return []
+    if dataset.get('datasets') is not None:  # ConcatDataset
+        return [
+            found for i, child in enumerate(dataset['datasets'])
+            for found in _dataset_tasks(child, f'{where}.datasets[{i}]')
+        ]
+    if dataset.get('dataset') is not None:  # RepeatDataset and the like
+        return _dataset_tasks(dataset['dataset'], f'{where}.dataset')
+    if dataset.get('tasks') is not None:
+        return [(f'{where}.tasks', list(dataset['tasks']))]
+    dataset_type = dataset.get('type')
+    if isinstance(dataset_type, str):
+        from mmseg.registry import DATASETS
+
+        import mmfgmoe.datasets  # noqa: F401  (registers our datasets)
+        dataset_type = DATASETS.get(dataset_type)
+    default = getattr(dataset_type, 'TASKS', None)
+    if default is None:
+        return []
+    return [(f'{where}.tasks (unset: all of {dataset_type.__name__}.TASKS)',
+             list(default))]
+
+
+def check_config_tasks(cfg: Any) -> None:
+    """Check that a config's model, dataloaders and evaluators agree on the
+    tasks, before anything is built.
+
+    A config that inherits ours and changes ``model.decode_head.tasks`` but
+    not a dataloader's ``dataset.tasks`` (a top-level ``tasks = [...]`` in a
+    child config reaches neither: the base's dicts were filled when the base
+    was read) would otherwise fail only at the first validation, possibly
+    hours into training, or at the first loss.
+
+    Rules: every dataloader's dataset loads exactly the tasks the decoder
+    predicts (in any order); an evaluator's explicit ``tasks`` is a subset of
+    them. Configs without ``model.decode_head.tasks`` are not checked.
+
+    Args:
+        cfg (Config | dict): The full config (after ``--cfg-options``).
+
+    Raises:
+        ValueError: Listing every disagreeing field with its tasks and the
+            child-config lines that set all of them.
+    """
+    head = (cfg.get('model') or {}).get('decode_head') or {}
+    if head.get('tasks') is None:
+        return
+    model_tasks = check_tasks(head['tasks'], field='model.decode_head.tasks')
+    problems = []
+    for key in DATALOADER_KEYS:
+        loader = cfg.get(key)
+        if not isinstance(loader, dict):
+            continue
+        for where, tasks in _dataset_tasks(loader.get('dataset'),
+                                           f'{key}.dataset'):
+            if sorted(tasks) != sorted(model_tasks):
+                problems.append(f'{where} = {tasks}')
+    for key in ('val_evaluator', 'test_evaluator'):
+        evaluators = cfg.get(key)
+        if isinstance(evaluators, dict):
+            evaluators = [evaluators]
+        for i, evaluator in enumerate(evaluators or []):
+            tasks = evaluator.get('tasks') if isinstance(evaluator,
+                                                         dict) else None
+            if tasks is not None and not set(tasks) <= set(model_tasks):
+                where = key if len(evaluators) == 1 else f'{key}[{i}]'
+                problems.append(f'{where}.tasks = {list(tasks)} (must be a '
+                                'subset)')
+    if problems:
+        raise ValueError(
+            f'the config\'s task lists disagree: model.decode_head.tasks = '
+            f'{model_tasks}, but ' + '; '.join(problems) + '. Every '
+            'dataloader must load exactly the tasks the model predicts. In a '
+            'child config set them together:\n'
+            f'    tasks = {model_tasks}\n'
+            '    model = dict(decode_head=dict(tasks=tasks))\n'
+            '    train_dataloader = dict(dataset=dict(tasks=tasks))\n'
+            '    val_dataloader = dict(dataset=dict(tasks=tasks))\n'
+            '    test_dataloader = val_dataloader')

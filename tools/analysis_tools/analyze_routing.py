@@ -31,6 +31,7 @@ from mmengine.runner import Runner, load_checkpoint
 
 import mmfgmoe  # noqa: F401  (registers every mmfgmoe module in mmseg's registries)
 from mmfgmoe.evaluation import RoutingAccumulator
+from mmfgmoe.utils import check_config_tasks
 from mmfgmoe.visualization.routing_figures import (plot_class_cooccurrence,
                                                    plot_expert_usage,
                                                    plot_global_gate,
@@ -200,6 +201,7 @@ def main() -> None:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    check_config_tasks(cfg)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     model = MODELS.build(cfg.model)
     load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)

@@ -30,6 +30,7 @@ from mmengine.utils import mkdir_or_exist
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 import mmfgmoe  # noqa: F401  (registers mmfgmoe's modules)
+from mmfgmoe.utils import check_config_tasks
 
 
 def parse_args() -> argparse.Namespace:
@@ -107,6 +108,7 @@ def main() -> None:
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    check_config_tasks(cfg)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     torch.backends.cudnn.benchmark = False
 
