@@ -3,14 +3,17 @@
 import argparse
 import os
 import os.path as osp
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from mmengine.config import Config, DictAction
 
 from .tasks import check_config_tasks
 
-__all__ = ['add_common_args', 'load_config', 'setup_cpu_distributed']
+__all__ = [
+    'add_common_args', 'load_config', 'revert_sync_bn_cfg',
+    'setup_cpu_distributed'
+]
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +46,8 @@ def load_config(args: argparse.Namespace) -> Config:
     run on a machine without CUDA is made to work on the CPU: the backend
     becomes ``gloo`` (NCCL needs GPUs) and the DDP wrapper gets
     ``device_ids=None`` (mmengine passes ``[LOCAL_RANK]``, which DDP rejects
-    for CPU modules). See also :func:`setup_cpu_distributed`.
+    for CPU modules) and SyncBN becomes BN (torch syncs batch statistics on
+    accelerators only). See also :func:`setup_cpu_distributed`.
     """
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -66,7 +70,25 @@ def load_config(args: argparse.Namespace) -> Config:
             find_unused_parameters=cfg.get('find_unused_parameters', False))
         wrapper['device_ids'] = None
         cfg.model_wrapper_cfg = wrapper
+        # torch's SyncBatchNorm refuses CPU tensors once a process group
+        # exists; each process then normalises with its own batch.
+        revert_sync_bn_cfg(cfg.model)
     return cfg
+
+
+def revert_sync_bn_cfg(cfg: Any) -> None:
+    """Turn every ``type='SyncBN'`` in a (model) config into ``'BN'``, in
+    place: mmengine's ``revert_sync_batchnorm`` for a model not built yet."""
+    if isinstance(cfg, dict):
+        if cfg.get('type') == 'SyncBN':
+            cfg['type'] = 'BN'
+        children = cfg.values()
+    elif isinstance(cfg, (list, tuple)):
+        children = cfg
+    else:
+        return
+    for child in children:
+        revert_sync_bn_cfg(child)
 
 
 def setup_cpu_distributed(cfg: Config) -> None:
