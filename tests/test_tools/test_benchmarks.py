@@ -12,11 +12,15 @@ from mmfgmoe.utils.profiling import autograd_saved_bytes
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def _last_line(*args: str) -> str:
+def _output(*args: str) -> list:
     proc = subprocess.run([sys.executable, *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout.strip().splitlines()[-1]
+    return proc.stdout.strip().splitlines()
+
+
+def _last_line(*args: str) -> str:
+    return _output(*args)[-1]
 
 
 def test_autograd_saved_bytes_counts_activations():
@@ -30,11 +34,14 @@ def test_autograd_saved_bytes_counts_activations():
 
 
 def test_benchmark_moe_last_line():
-    line = _last_line('tools/analysis_tools/benchmark_moe.py', '--tokens',
-                      '64', '256', '--embed-dims', '32', '--repeats', '1',
-                      '--warmup', '0')
+    lines = _output('tools/analysis_tools/benchmark_moe.py', '--tokens', '64',
+                    '256', '--embed-dims', '32', '--repeats', '1', '--warmup',
+                    '0')
     assert re.fullmatch(
-        r'sparse_vs_dense_ratio=\d+\.\d+ sparse_vs_mask_ratio=\d+\.\d+', line)
+        r'sparse_vs_dense_ratio=\d+\.\d+ sparse_vs_mask_ratio=\d+\.\d+',
+        lines[-1])
+    assert re.match(r'gemm_only_sparse_vs_dense=\d+\.\d+ \(.* at 256 tokens',
+                    lines[-2])
 
 
 def test_benchmark_train_step_last_line():

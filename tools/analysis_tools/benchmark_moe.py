@@ -13,6 +13,14 @@ is what differs between the variants) at several token counts.
 ``--profile`` first prints torch profiler tables (self time per operator) of
 the sparse and dense variants at the token count closest to 4096.
 
+Before the last line, ``gemm_only_sparse_vs_dense=<r>`` is the same ratio for
+the matrix products alone (forward and backward, 6 per layer): the routed
+experts' products on perfectly balanced ``T*k/E``-row slices plus the shared
+experts' vs. the dense FFN's, timed side by side. Both sides do the same
+FLOPs, so ``r`` is what the narrow (``h``-wide) expert products cost on this
+machine's BLAS over the wide dense ones: the lower bound of
+``sparse_vs_dense_ratio`` for any dispatch that calls one product per expert.
+
 The last line reads ``sparse_vs_dense_ratio=<x> sparse_vs_mask_ratio=<y>``
 (time ratios at 4096 tokens, or the token count closest to it).
 """
@@ -62,6 +70,61 @@ def profile(variants: Dict[str, Callable[[], torch.Tensor]],
         print(f'--- {name}: {repeats} x fwd+bwd, top operators by self time')
         print(prof.key_averages().table(sort_by='self_cpu_time_total',
                                         row_limit=14, max_name_column_width=40))
+
+
+def _ffn_gemms(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor,
+               grad: torch.Tensor, hidden: torch.Tensor) -> None:
+    """The 6 products of an FFN's forward and backward, without the rest:
+    ``x [n, D] @ w1 [D, h]``, ``hidden [n, h] @ w2 [h, D]``, then the
+    gradients of the hidden activations, ``w2``, ``x`` and ``w1``."""
+    x @ w1
+    hidden @ w2
+    grad_hidden = grad @ w2.t()
+    hidden.t() @ grad
+    grad_hidden @ w1.t()
+    x.t() @ grad_hidden
+
+
+def gemm_bound(num_tokens: int, layer: FineGrainedMoE, device: str,
+               repeats: int, warmup: int) -> float:
+    """Time of the sparse layer's products over the dense FFN's (medians,
+    interleaved), with the routed tokens split evenly over the experts."""
+    dims, h = layer.embed_dims, layer.expert_hidden
+    slots = num_tokens * layer.top_k
+
+    def tensors(rows: int, width: int) -> tuple:
+        return (torch.randn(rows, dims, device=device),
+                torch.randn(dims, width, device=device),
+                torch.randn(width, dims, device=device),
+                torch.randn(rows, dims, device=device),
+                torch.randn(rows, width, device=device))
+
+    dense = tensors(num_tokens, layer.activated_hidden)
+    shared = tensors(num_tokens, layer.num_shared_experts * h)
+    routed = tensors(slots, h)
+    sizes = [slots // layer.num_experts + (i < slots % layer.num_experts)
+             for i in range(layer.num_experts)]
+    per_expert = list(zip(*(t.split(sizes) for t in (routed[0], routed[3],
+                                                     routed[4]))))
+
+    def sparse_gemms() -> None:
+        if layer.num_shared_experts:
+            _ffn_gemms(*shared)
+        for x, grad, hidden in per_expert:
+            _ffn_gemms(x, routed[1], routed[2], grad, hidden)
+
+    steps = dict(sparse=sparse_gemms, dense=lambda: _ffn_gemms(*dense))
+    times: Dict[str, List[float]] = {name: [] for name in steps}
+    for i in range(warmup + repeats):
+        for name, step in steps.items():
+            _sync(device)
+            start = time.perf_counter()
+            step()
+            _sync(device)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return statistics.median(times['sparse']) / statistics.median(
+        times['dense'])
 
 
 def _peak_memory(step: Callable[[], torch.Tensor], device: str) -> int:
@@ -139,6 +202,10 @@ def main() -> None:
         ratios[num_tokens] = (base / result['dense']['time'],
                               base / result['masked']['time'])
     at = min(ratios, key=lambda n: abs(n - 4096))
+    bound = gemm_bound(at, sparse, args.device, args.repeats, args.warmup)
+    print(f'gemm_only_sparse_vs_dense={bound:.3f} (the products alone at {at}'
+          ' tokens, same FLOPs: the bound of sparse_vs_dense_ratio for one '
+          'product per expert)')
     print(f'sparse_vs_dense_ratio={ratios[at][0]:.3f} '
           f'sparse_vs_mask_ratio={ratios[at][1]:.3f}')
 
