@@ -45,22 +45,22 @@ def test_benchmark_moe_last_line():
 
 
 def test_benchmark_train_step_last_line():
-    proc = subprocess.run(
-        [sys.executable, 'tools/analysis_tools/benchmark_train_step.py',
-         'configs/demo/fgmoe_vit-tiny_demo.py', '--shape', '64', '96',
-         '--batch-size', '1', '--repeats', '1', '--warmup', '0',
-         '--routing-hook', '50'],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = proc.stdout.strip().splitlines()
-    line = lines[-1]
-    assert any(re.match(r'RoutingStatsHook: \d+\.\d ms per logging pass, '
-                        r'\d+\.\d+% of the frozen step time at interval 50',
-                        text) for text in lines), lines
-    assert any(text.startswith('FLOP bound of frozen/full time: 0.')
-               for text in lines), lines
+    lines = _output('tools/analysis_tools/benchmark_train_step.py',
+                    'configs/demo/fgmoe_vit-tiny_demo.py', '--shape', '64',
+                    '96', '32', '48', '--batch-size', '1', '--repeats', '1',
+                    '--warmup', '0', '--routing-hook', '50')
+    for size in ('64x96', '32x48'):  # every size gets its rows
+        assert any(re.match(rf' *{size} RoutingStatsHook: \d+\.\d ms per '
+                            r'logging pass, \d+\.\d+% of the frozen step '
+                            r'time at interval 50', text)
+                   for text in lines), lines
+        assert any(re.match(rf' *{size} .*FLOP bound of frozen/full time: '
+                            r'0\.\d+$', text) for text in lines), lines
+        assert any(re.match(rf' *{size} +full .* 0\.\d+ +0\.\d+$', text)
+                   for text in lines), lines
     match = re.fullmatch(
-        r'frozen_vs_full_time=(\d+\.\d+) frozen_vs_full_mem=(\d+\.\d+)', line)
+        r'frozen_vs_full_time=(\d+\.\d+) frozen_vs_full_mem=(\d+\.\d+)',
+        lines[-1])
     assert match
     # The frozen backbone saves no activations and has no gradients or
     # optimizer state: its memory must be below full fine-tuning's.

@@ -5,12 +5,12 @@ Builds the same model twice — ``freeze_backbone=True`` (the FGMoE protocol:
 backbone without autograd, not in the optimizer) and ``False`` (everything
 trains) — and times complete training steps (data preprocessor, forward,
 losses, backward, optimizer step) on random images, the two interleaved in
-one process, median over repeats. Memory: peak allocator memory on CUDA; on
-CPU the bytes autograd saves for backward plus gradients plus optimizer
-state, which is what freezing changes.
+one process, median over repeats, at each input size. Memory: peak
+allocator memory on CUDA; on CPU the bytes autograd saves for backward plus
+gradients plus optimizer state, which is what freezing changes.
 
     python tools/analysis_tools/benchmark_train_step.py [CONFIG]
-        [--shape 224 288] [--batch-size 2] [--repeats 5]
+        [--shape 224 288 448 576] [--batch-size 2] [--repeats 5]
 
 Also prints the FLOP bound of the time ratio: a training step costs about
 one forward for a frozen part and three (forward, input and weight
@@ -21,7 +21,8 @@ gradients) for a trained one, so with forward FLOPs ``B`` (backbone) and
 pass (interleaved with the frozen steps) and prints its share of the step
 time when it logs every ``N`` iterations.
 
-Last line: ``frozen_vs_full_time=<x> frozen_vs_full_mem=<y>``.
+Last line: ``frozen_vs_full_time=<x> frozen_vs_full_mem=<y>`` at the first
+``--shape``.
 """
 import argparse
 import copy
@@ -29,7 +30,7 @@ import os.path as osp
 import statistics
 import sys
 import time
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import torch
 from mmengine.config import Config, DictAction
@@ -51,7 +52,10 @@ from get_flops import complexity  # noqa: E402
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', nargs='?', default='configs/fgmoe_nyud.py')
-    parser.add_argument('--shape', type=int, nargs=2, default=[224, 288])
+    parser.add_argument('--shape', type=int, nargs='+',
+                        default=[224, 288, 448, 576], metavar='H W',
+                        help='input sizes as height width pairs; the last '
+                        'line is for the first')
     parser.add_argument('--batch-size', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=1)
@@ -61,7 +65,11 @@ def parse_args() -> argparse.Namespace:
                         metavar='INTERVAL',
                         help='also measure RoutingStatsHook at this interval')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if len(args.shape) % 2:
+        parser.error(f'--shape takes height width pairs, got {args.shape}')
+    args.shape = list(zip(args.shape[::2], args.shape[1::2]))
+    return args
 
 
 def _random_batch(tasks: List[str], num_classes: Dict[str, int], shape,
@@ -134,6 +142,23 @@ def _memory(model, optim_wrapper, batch, device: str) -> int:
     return saved + grads + state
 
 
+def _time(steps: Dict[str, Callable[[], None]], repeats: int, warmup: int,
+          device: str) -> Dict[str, float]:
+    """Median seconds per step, the steps interleaved."""
+    times: Dict[str, List[float]] = {name: [] for name in steps}
+    for i in range(warmup + repeats):
+        for name, step in steps.items():
+            if device.startswith('cuda'):
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            step()
+            if device.startswith('cuda'):
+                torch.cuda.synchronize()
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def main() -> None:
     args = parse_args()
     cfg = Config.fromfile(args.config)
@@ -141,52 +166,54 @@ def main() -> None:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     head = cfg.model.decode_head
-    batch = _random_batch(head.tasks, head.num_classes, args.shape,
-                          args.batch_size)
     variants = {name: _build(cfg, frozen, args.device)
                 for name, frozen in (('frozen', True), ('full', False))}
-    steps = {name: (lambda m=model, o=optim_wrapper: _step(m, o, batch))
-             for name, (model, optim_wrapper) in variants.items()}
-    if args.routing_hook:
-        frozen_model = variants['frozen'][0]
-        steps['routing hook'] = lambda: RoutingStatsHook.collect(
-            frozen_model, batch)
-    times: Dict[str, List[float]] = {name: [] for name in steps}
-    for i in range(args.warmup + args.repeats):
-        for name, step in steps.items():
-            if args.device.startswith('cuda'):
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            step()
-            if args.device.startswith('cuda'):
-                torch.cuda.synchronize()
-            if i >= args.warmup:
-                times[name].append(time.perf_counter() - start)
-    print(f'config={args.config} shape={tuple(args.shape)} '
-          f'batch={args.batch_size} device={args.device} '
-          f'threads={torch.get_num_threads()}')
-    result = {}
-    for name, (model, optim_wrapper) in variants.items():
+    print(f'config={args.config} batch={args.batch_size} '
+          f'device={args.device} threads={torch.get_num_threads()}')
+    for name, (model, _) in variants.items():
         trainable = sum(p.numel() for p in model.parameters()
                         if p.requires_grad)
-        memory = _memory(model, optim_wrapper, batch, args.device)
-        result[name] = (statistics.median(times[name]), memory)
-        print(f'{name:>6}: step {result[name][0] * 1e3:9.1f} ms  '
-              f'memory {memory / 2**20:9.1f} MiB  trainable {trainable:,}')
-    if args.routing_hook:
-        collect = statistics.median(times['routing hook'])
-        share = collect / (args.routing_hook * result['frozen'][0])
-        print(f'RoutingStatsHook: {collect * 1e3:.1f} ms per logging pass, '
-              f'{100 * share:.2f}% of the frozen step time at interval '
-              f'{args.routing_hook}')
-    flops = complexity(cfg, tuple(args.shape))
-    backbone, decoder = flops['backbone_flops'], flops['decode_head_flops']
-    print(f'FLOP bound of frozen/full time: '
-          f'{(backbone + 3 * decoder) / (3 * backbone + 3 * decoder):.3f} '
-          f'(forward GFLOPs per image: backbone {backbone / 1e9:.1f}, '
-          f'decoder {decoder / 1e9:.1f})')
-    print(f'frozen_vs_full_time={result["frozen"][0] / result["full"][0]:.3f} '
-          f'frozen_vs_full_mem={result["frozen"][1] / result["full"][1]:.3f}')
+        print(f'{name:>6}: trainable {trainable:,}')
+    print(f'{"shape":>9} {"variant":>7} {"step ms":>9} {"memory MiB":>11} '
+          f'{"frozen/full":>11} {"FLOP bound":>10}')
+    ratios = []
+    for shape in args.shape:
+        batch = _random_batch(head.tasks, head.num_classes, shape,
+                              args.batch_size)
+        steps = {name: (lambda m=model, o=optim_wrapper: _step(m, o, batch))
+                 for name, (model, optim_wrapper) in variants.items()}
+        if args.routing_hook:
+            frozen_model = variants['frozen'][0]
+            steps['routing hook'] = (lambda b=batch: RoutingStatsHook.collect(
+                frozen_model, b))
+        times = _time(steps, args.repeats, args.warmup, args.device)
+        memory = {name: _memory(model, optim_wrapper, batch, args.device)
+                  for name, (model, optim_wrapper) in variants.items()}
+        flops = complexity(cfg, tuple(shape))
+        backbone, decoder = flops['backbone_flops'], flops[
+            'decode_head_flops']
+        bound = (backbone + 3 * decoder) / (3 * backbone + 3 * decoder)
+        ratio = (times['frozen'] / times['full'],
+                 memory['frozen'] / memory['full'])
+        ratios.append(ratio)
+        size = f'{shape[0]}x{shape[1]}'
+        for name in variants:
+            extra = (f'{ratio[0]:>11.3f} {bound:>10.3f}'
+                     if name == 'full' else '')
+            print(f'{size:>9} {name:>7} {times[name] * 1e3:>9.1f} '
+                  f'{memory[name] / 2**20:>11.1f} {extra}'.rstrip())
+        print(f'{size:>9} forward GFLOPs per image: backbone '
+              f'{backbone / 1e9:.1f}, decoder {decoder / 1e9:.1f}; FLOP '
+              f'bound of frozen/full time: {bound:.3f}')
+        if args.routing_hook:
+            collect = times['routing hook']
+            share = collect / (args.routing_hook * times['frozen'])
+            print(f'{size:>9} RoutingStatsHook: {collect * 1e3:.1f} ms per '
+                  f'logging pass, {100 * share:.2f}% of the frozen step time '
+                  f'at interval {args.routing_hook}')
+    time_ratio, mem_ratio = ratios[0]
+    print(f'frozen_vs_full_time={time_ratio:.3f} '
+          f'frozen_vs_full_mem={mem_ratio:.3f}')
 
 
 if __name__ == '__main__':
