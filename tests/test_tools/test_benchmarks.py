@@ -85,3 +85,17 @@ def test_benchmark_pipeline_last_line(synth_nyud_root):
     # Every task of the split is timed, odsF included.
     for task in ('semseg', 'depth', 'normals', 'edge[fast]'):
         assert any(line.startswith(f'eval {task} ') for line in lines), task
+
+
+def test_benchmark_dcn_agrees_with_mmcv():
+    lines = _output('tools/analysis_tools/benchmark_dcn.py', '--shape', '2',
+                    '8', '6', '7', '1', '4', '5', '5', '--repeats', '1',
+                    '--warmup', '0')
+    match = re.fullmatch(r'torchdcn_vs_mmcv_time=(\d+\.\d+) '
+                         r'max_rel_diff=(\d\.\d+e[+-]\d+)', lines[-1])
+    assert match, lines
+    # Outputs and all gradients of TorchDCN equal mmcv's kernel (learned,
+    # non-zero offsets) to float rounding.
+    assert float(match.group(2)) < 1e-4
+    assert sum(' x '.join(s) in text for text in lines
+               for s in (('2', '8', '6', '7'), ('1', '4', '5', '5'))) == 2
