@@ -1,10 +1,36 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
-"""Memory measurement shared by the benchmark tools."""
-from typing import Callable
+"""Timing and memory measurement shared by the benchmark tools."""
+import statistics
+import time
+from typing import Callable, Dict, List
 
 import torch
 
-__all__ = ['autograd_saved_bytes']
+__all__ = ['autograd_saved_bytes', 'interleaved_median_times']
+
+
+def interleaved_median_times(steps: Dict[str, Callable[[], object]],
+                             repeats: int, warmup: int,
+                             device: str) -> Dict[str, float]:
+    """Median seconds per call of each step, the steps run in turn.
+
+    Interleaving makes machine noise (other processes, frequency changes)
+    hit every variant alike, so their ratios mean something on a noisy
+    machine. CUDA work is synchronised before and after each call.
+    """
+    cuda = device.startswith('cuda')
+    times: Dict[str, List[float]] = {name: [] for name in steps}
+    for i in range(warmup + repeats):
+        for name, step in steps.items():
+            if cuda:
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            step()
+            if cuda:
+                torch.cuda.synchronize()
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def autograd_saved_bytes(step: Callable[[], torch.Tensor]) -> int:

@@ -17,14 +17,13 @@ shape; the difference is the largest over all shapes, outputs and
 gradients).
 """
 import argparse
-import statistics
-import time
-from typing import Callable, Dict, List
+from typing import Dict
 
 import torch
 from mmcv.ops import DeformConv2dPack
 
 from mmfgmoe.models.layers.mixers import TorchDeformConv2dPack
+from mmfgmoe.utils.profiling import interleaved_median_times
 
 
 def parse_args() -> argparse.Namespace:
@@ -78,22 +77,6 @@ def _max_rel_diff(layers: Dict[str, torch.nn.Module],
         for a, b in zip(*results))
 
 
-def _time(steps: Dict[str, Callable[[], None]], repeats: int, warmup: int,
-          device: str) -> Dict[str, float]:
-    times: Dict[str, List[float]] = {name: [] for name in steps}
-    for i in range(warmup + repeats):
-        for name, step in steps.items():
-            if device.startswith('cuda'):
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            step()
-            if device.startswith('cuda'):
-                torch.cuda.synchronize()
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def main() -> None:
     args = parse_args()
     torch.manual_seed(args.seed)
@@ -106,9 +89,10 @@ def main() -> None:
         layers = _pair(shape[1], args.kernel_size, args.device)
         x = torch.randn(*shape, device=args.device, requires_grad=True)
         diffs.append(_max_rel_diff(layers, x))
-        times = _time({name: (lambda m=layer: m(x).sum().backward())
-                       for name, layer in layers.items()},
-                      args.repeats, args.warmup, args.device)
+        steps = {name: (lambda m=layer: m(x).sum().backward())
+                 for name, layer in layers.items()}
+        times = interleaved_median_times(steps, args.repeats, args.warmup,
+                                         args.device)
         ratios.append(times['torch'] / times['mmcv'])
         size = ' x '.join(str(s) for s in shape)
         print(f'{size:>18} {times["mmcv"] * 1e3:>9.2f} '

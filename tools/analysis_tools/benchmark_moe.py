@@ -25,15 +25,14 @@ The last line reads ``sparse_vs_dense_ratio=<x> sparse_vs_mask_ratio=<y>``
 (time ratios at 4096 tokens, or the token count closest to it).
 """
 import argparse
-import statistics
-import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict
 
 import torch
 import torch.nn as nn
 
 from mmfgmoe.models.layers import FineGrainedMoE
-from mmfgmoe.utils.profiling import autograd_saved_bytes
+from mmfgmoe.utils.profiling import (autograd_saved_bytes,
+                                     interleaved_median_times)
 
 
 def parse_args() -> argparse.Namespace:
@@ -114,17 +113,8 @@ def gemm_bound(num_tokens: int, layer: FineGrainedMoE, device: str,
             _ffn_gemms(x, routed[1], routed[2], grad, hidden)
 
     steps = dict(sparse=sparse_gemms, dense=lambda: _ffn_gemms(*dense))
-    times: Dict[str, List[float]] = {name: [] for name in steps}
-    for i in range(warmup + repeats):
-        for name, step in steps.items():
-            _sync(device)
-            start = time.perf_counter()
-            step()
-            _sync(device)
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
-    return statistics.median(times['sparse']) / statistics.median(
-        times['dense'])
+    times = interleaved_median_times(steps, repeats, warmup, device)
+    return times['sparse'] / times['dense']
 
 
 def _peak_memory(step: Callable[[], torch.Tensor], device: str) -> int:
@@ -137,26 +127,14 @@ def _peak_memory(step: Callable[[], torch.Tensor], device: str) -> int:
     return autograd_saved_bytes(step)
 
 
-def _sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
 def benchmark(variants: Dict[str, Callable[[], torch.Tensor]], device: str,
               repeats: int, warmup: int) -> Dict[str, Dict[str, float]]:
     """Median fwd+bwd seconds and peak memory per variant, interleaved."""
-    times: Dict[str, List[float]] = {name: [] for name in variants}
-    for i in range(warmup + repeats):
-        for name, step in variants.items():
-            _sync(device)
-            start = time.perf_counter()
-            step().sum().backward()
-            _sync(device)
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
+    times = interleaved_median_times(
+        {name: (lambda step=step: step().sum().backward())
+         for name, step in variants.items()}, repeats, warmup, device)
     return {
-        name: dict(time=statistics.median(times[name]),
-                   memory=_peak_memory(step, device))
+        name: dict(time=times[name], memory=_peak_memory(step, device))
         for name, step in variants.items()
     }
 

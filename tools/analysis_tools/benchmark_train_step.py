@@ -27,10 +27,8 @@ Last line: ``frozen_vs_full_time=<x> frozen_vs_full_mem=<y>`` at the first
 import argparse
 import copy
 import os.path as osp
-import statistics
 import sys
-import time
-from typing import Callable, Dict, List
+from typing import Dict, List
 
 import torch
 from mmengine.config import Config, DictAction
@@ -41,7 +39,8 @@ from mmengine.structures import PixelData
 import mmfgmoe  # noqa: F401
 from mmfgmoe.engine.hooks import RoutingStatsHook
 from mmfgmoe.utils import TASK_SPECS
-from mmfgmoe.utils.profiling import autograd_saved_bytes
+from mmfgmoe.utils.profiling import (autograd_saved_bytes,
+                                     interleaved_median_times)
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
@@ -142,23 +141,6 @@ def _memory(model, optim_wrapper, batch, device: str) -> int:
     return saved + grads + state
 
 
-def _time(steps: Dict[str, Callable[[], None]], repeats: int, warmup: int,
-          device: str) -> Dict[str, float]:
-    """Median seconds per step, the steps interleaved."""
-    times: Dict[str, List[float]] = {name: [] for name in steps}
-    for i in range(warmup + repeats):
-        for name, step in steps.items():
-            if device.startswith('cuda'):
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            step()
-            if device.startswith('cuda'):
-                torch.cuda.synchronize()
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def main() -> None:
     args = parse_args()
     cfg = Config.fromfile(args.config)
@@ -186,7 +168,8 @@ def main() -> None:
             frozen_model = variants['frozen'][0]
             steps['routing hook'] = (lambda b=batch: RoutingStatsHook.collect(
                 frozen_model, b))
-        times = _time(steps, args.repeats, args.warmup, args.device)
+        times = interleaved_median_times(steps, args.repeats, args.warmup,
+                                         args.device)
         memory = {name: _memory(model, optim_wrapper, batch, args.device)
                   for name, (model, optim_wrapper) in variants.items()}
         flops = complexity(cfg, tuple(shape))
