@@ -1,20 +1,16 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """tools/misc/browse_dataset.py writes aligned label panels."""
-import importlib.util
 import os.path as osp
 
 import cv2
 import numpy as np
+from _tool_loader import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'browse_dataset', osp.join(ROOT, 'tools', 'misc', 'browse_dataset.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('misc/browse_dataset.py')
 
 
 def test_browse_pascal_val(synth_pascal_root, tmp_path):

@@ -1,7 +1,6 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """SynthRoom: layouts on disk, determinism and physical consistency."""
 import filecmp
-import importlib.util
 import os
 import os.path as osp
 import warnings
@@ -11,11 +10,12 @@ import numpy as np
 import pytest
 import scipy.io as sio
 
+from _tool_loader import load_tool
+
 from mmfgmoe.datasets.synth_room import (PERSON_PARTS, SEMANTIC_MATERIALS,
                                          SynthRoomParams, generate_synth_room,
                                          render_synth_room)
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 H, W = 96, 128
 
 
@@ -200,11 +200,7 @@ def test_labels_consistent(samples):
 
 
 def test_cli(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        'synth_room_cli', osp.join(ROOT, 'tools', 'dataset_converters',
-                                   'synth_room.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_tool('dataset_converters/synth_room.py')
     root = cli.main([str(tmp_path), '--layout', 'pascal', '--num-train', '2',
                      '--num-val', '1', '--height', '40', '--width', '56',
                      '--seed', '1'])

@@ -1,7 +1,6 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """tools/analysis_tools/{analyze_logs,benchmark}.py end to end (CLI)."""
 import glob
-import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -9,6 +8,7 @@ import sys
 
 import cv2
 import pytest
+from _tool_loader import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(ROOT, 'tools', 'analysis_tools')
@@ -36,11 +36,7 @@ def _write_log(path: str) -> None:
 
 
 def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(TOOLS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(f'analysis_tools/{name}.py')
 
 
 def test_analyze_logs_reads_curves(tmp_path):

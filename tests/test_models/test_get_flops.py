@@ -1,12 +1,12 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """tools/analysis_tools/get_flops.py: parameter split and FLOP handles."""
-import importlib.util
 import os.path as osp
 
 import pytest
 import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
+from _tool_loader import load_tool
 from mmengine.config import Config
 
 from mmfgmoe.models.layers import DeformableMixer
@@ -16,11 +16,7 @@ ROOT = osp.join(osp.dirname(__file__), '..', '..')
 
 @pytest.fixture(scope='module')
 def get_flops():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'get_flops.py')
-    spec = importlib.util.spec_from_file_location('get_flops', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis_tools/get_flops.py')
 
 
 def test_deform_conv_counted_like_a_convolution(get_flops):

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _tool_loader import load_tool
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from PIL import Image
@@ -72,12 +73,7 @@ def test_analyze_routing_writes_summary_and_figures(synth_nyud_root,
 
 
 def _load_tool():
-    import importlib.util
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'analyze_routing.py')
-    spec = importlib.util.spec_from_file_location('analyze_routing', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis_tools/analyze_routing.py')
 
 
 def test_dense_decoder_gate_only_and_nothing_to_analyse(synth_nyud_root,

@@ -1,21 +1,13 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """The pieces of synthroom_comparison.py that are not training runs."""
-import importlib.util
 import os.path as osp
 
 import pytest
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from _tool_loader import load_tool
 
 
 def _tool():
-    path = osp.join(ROOT, 'tools', 'analysis_tools',
-                    'synthroom_comparison.py')
-    spec = importlib.util.spec_from_file_location('synthroom_comparison',
-                                                  path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis_tools/synthroom_comparison.py')
 
 
 def test_delta_m_signs_and_average():
