@@ -35,10 +35,11 @@ VARIANTS: Dict[str, List[str]] = {
     'dense multi-task (same activated width)': [HEAD + 'moe=False'],
     # Same switches as configs/baselines/coarse-moe_vit-b16_nyud.py: 4
     # full-size experts (h = mlp_ratio * D * 1.5 / 4 = 1.5 D), top-1, so one
-    # routed expert has FGMoE's activated width (top-4 + 2 shared of D / 4).
+    # routed expert has FGMoE's activated width (top-4 + 2 shared of D / 4);
+    # scaled by its raw router probability (a renormalised top-1 weight is 1).
     'coarse MoE (4 experts, top-1)': [
-        HEAD + 'num_experts=4', HEAD + 'top_k=1', HEAD + 'expert_ratio=1.5',
-        HEAD + 'use_shared_experts=False'
+        HEAD + 'num_experts=4', HEAD + 'top_k=1', HEAD + 'renormalize=False',
+        HEAD + 'expert_ratio=1.5', HEAD + 'use_shared_experts=False'
     ],
 }
 

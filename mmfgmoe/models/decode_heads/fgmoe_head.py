@@ -150,8 +150,8 @@ class FGMoEHead(BaseModule):
         mlp_ratio (float): Hidden/width ratio of the dense reference FFN.
             Defaults to 4.
         expert_ratio (float): Scales the expert width. Defaults to 1.
-        renormalize (bool): Renormalise the top-k gate weights. Defaults to
-            True.
+        renormalize (bool): Renormalise the top-k gate weights (must be
+            False for ``top_k=1``, see :class:`TopKGate`). Defaults to True.
         use_global_expert (bool): Add the global expert. Defaults to True.
         num_global_experts (int): Global experts. Defaults to 1.
         global_hidden_channels (int, optional): Hidden width of a global

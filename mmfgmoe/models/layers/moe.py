@@ -109,7 +109,8 @@ class TopKGate(nn.Module):
         top_k (int): Experts chosen per token (``1 <= top_k <= E``).
         renormalize (bool): Rescale the ``k`` chosen probabilities to sum to
             one (Mixtral); otherwise keep the raw softmax values
-            (DeepSeek-V2). Defaults to True.
+            (DeepSeek-V2, Switch Transformer). Must be False for ``top_k=1``
+            (more than one expert). Defaults to True.
     """
 
     def __init__(self,
@@ -121,6 +122,14 @@ class TopKGate(nn.Module):
         if not 1 <= top_k <= num_experts:
             raise ValueError(f'top_k must be in [1, num_experts={num_experts}]'
                              f', got {top_k}')
+        if renormalize and top_k == 1 and num_experts > 1:
+            # w / w == 1: the router would learn from the balance loss only.
+            raise ValueError(
+                'renormalize=True with top_k=1 makes every combine weight 1, '
+                'so the task losses give the router no gradient; set '
+                'renormalize=False (model.decode_head.renormalize in our '
+                'configs): Switch Transformer scales the expert by its raw '
+                'probability')
         self.num_experts = num_experts
         self.top_k = top_k
         self.renormalize = renormalize

@@ -92,7 +92,8 @@ def test_ablation_switches():
                if isinstance(m, FineGrainedMoE))
     _, stats = dense.forward_with_stats(_feats())
     assert stats == []
-    coarse = _head(num_experts=2, top_k=1, expert_ratio=2.)
+    coarse = _head(num_experts=2, top_k=1, renormalize=False,
+                   expert_ratio=2.)
     moe = coarse.branches['semseg'][0].moe
     assert moe.expert_hidden == 4 * 16
     dw = _head(mixer_cfg=dict(type='DepthwiseConvMixer', kernel_size=3))

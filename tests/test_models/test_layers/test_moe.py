@@ -46,7 +46,8 @@ def test_sparse_dispatch_matches_dense_reference(num_experts, top_k,
     moe = FineGrainedMoE(32,
                          num_experts=num_experts,
                          top_k=top_k,
-                         num_shared_experts=num_shared)
+                         num_shared_experts=num_shared,
+                         renormalize=top_k > 1)
     x = torch.randn(2, 37, 32, requires_grad=True)
     params = [x] + [p for p in moe.parameters()]
     out, stats = moe(x)
@@ -72,7 +73,8 @@ def test_sparse_dispatch_property(tokens, num_experts, data):
                          num_experts=num_experts,
                          top_k=top_k,
                          num_shared_experts=0,
-                         expert_ratio=float(num_experts))
+                         expert_ratio=float(num_experts),
+                         renormalize=data.draw(st.booleans()) and top_k > 1)
     x = torch.randn(tokens, 8)
     out, _ = moe(x)
     assert out.shape == x.shape
@@ -197,7 +199,8 @@ def test_coarse_moe_full_size_experts():
                          num_experts=4,
                          top_k=1,
                          num_shared_experts=0,
-                         expert_ratio=4.)
+                         expert_ratio=4.,
+                         renormalize=False)
     assert moe.expert_hidden == 4 * 32
 
 
@@ -243,3 +246,17 @@ def test_balance_loss_gradient_reaches_router():
     _, stats = moe(torch.randn(30, 16))
     switch_balance_loss([stats]).backward()
     assert moe.gate.proj.weight.grad.abs().sum() > 0
+
+
+def test_top1_router_learns_from_the_task_loss():
+    torch.manual_seed(0)
+    x = torch.randn(64, 16)
+    moe = FineGrainedMoE(16, num_experts=4, top_k=1, num_shared_experts=0,
+                         renormalize=False)
+    moe(x)[0].square().sum().backward()  # task loss only, no balance loss
+    assert moe.gate.proj.weight.grad.abs().sum() > 1e-3
+    # Renormalised, every top-1 weight is w / w = 1: no gradient could reach
+    # the router, so the combination is refused.
+    with pytest.raises(ValueError, match='renormalize=False'):
+        FineGrainedMoE(16, num_experts=4, top_k=1, renormalize=True)
+    FineGrainedMoE(16, num_experts=1, top_k=1, renormalize=True)  # no choice
