@@ -106,7 +106,9 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         backbone (dict): Backbone config, e.g.
             ``dict(type='mmpretrain.VisionTransformer', out_type='featmap')``.
         decode_head (dict): Multi-task head config (``FGMoEHead``).
-        freeze_backbone (bool): Decoder-only fine-tuning. Defaults to True.
+        freeze_backbone (bool): Decoder-only fine-tuning. False needs a
+            backbone with trainable parameters (an error otherwise).
+            Defaults to True.
         train_cfg (dict, optional): Passed to the head. Defaults to None.
         test_cfg (dict, optional): ``mode='whole'`` (the only mode).
         data_preprocessor (dict, optional): Data preprocessor config.
@@ -143,6 +145,14 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         self.freeze_backbone = freeze_backbone
         if freeze_backbone:
             self._freeze()
+        elif not any(p.requires_grad for p in self.backbone.parameters()):
+            raise ValueError(
+                'MultiTaskEncoderDecoder: freeze_backbone=False, but the '
+                'backbone has no trainable parameter (our configs freeze all '
+                'of it with model.backbone.frozen_stages); to fine-tune it '
+                'set model.backbone.frozen_stages=-1 (or fewer stages) and '
+                'give it a learning rate: our schedules set optim_wrapper.'
+                'paramwise_cfg.custom_keys.backbone.lr_mult=0')
 
     def _freeze(self) -> None:
         """Freeze every backbone parameter and put it in eval mode."""

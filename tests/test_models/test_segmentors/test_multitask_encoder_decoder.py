@@ -113,6 +113,16 @@ def test_full_finetuning_trains_backbone(model_cfg, batch_factory):
                            model.backbone.patch_embed.projection.weight)
 
 
+def test_unfreezing_a_backbone_frozen_by_its_config_is_refused(model_cfg):
+    # mmpretrain's frozen_stages freezes the ViT itself; freeze_backbone=False
+    # alone would silently train nothing in it.
+    cfg = model_cfg(['semseg'])
+    cfg['freeze_backbone'] = False
+    cfg['backbone']['frozen_stages'] = cfg['backbone']['arch']['num_layers']
+    with pytest.raises(ValueError, match='frozen_stages=-1'):
+        _build(cfg)
+
+
 @pytest.mark.parametrize('tasks',
                          [['semseg', 'normals'], ['depth'], ALL_PASCAL])
 def test_any_task_subset_trains(model_cfg, batch_factory, tasks):
