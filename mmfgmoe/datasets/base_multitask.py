@@ -1,5 +1,6 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """Shared machinery of the multi-task datasets (split files, file checks)."""
+import os
 import os.path as osp
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
@@ -56,9 +57,10 @@ class BaseMultiTaskDataset(BaseSegDataset):
                  pipeline: List[Union[dict, Callable]] = [],
                  metainfo: Optional[dict] = None,
                  **kwargs) -> None:
-        if not isinstance(data_root, str):
+        if not isinstance(data_root, (str, os.PathLike)):
             raise TypeError(f'{type(self).__name__}: data_root must be a '
                             f'path, got {data_root!r}')
+        data_root = os.fspath(data_root)
         self.split = split
         self.tasks = check_tasks(
             list(self.TASKS) if tasks is None else tasks,

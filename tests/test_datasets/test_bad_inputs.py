@@ -106,6 +106,15 @@ def _normals_grey(root, sid):
     return path, 'expected a 3-channel RGB image'
 
 
+def _edge_zero_one(root, sid):
+    # 0/1-encoded edges would all fall under the 0/255 reader's threshold.
+    path = osp.join(root, 'edge', sid + '.png')
+    edge = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    assert edge.max() == 255
+    cv2.imwrite(path, (edge > 127).astype(np.uint8))
+    return path, r'edge PNG values must be 0/255.*up to 1'
+
+
 def _depth_not_npy(root, sid):
     path = osp.join(root, 'depth', sid + '.npy')
     open(path, 'wb').write(b'hello')
@@ -116,7 +125,7 @@ NYUD_CASES = [_missing_split, _empty_split, _split_names_missing_id,
               _missing_depth, _unreadable_image, _corrupt_segmentation,
               _semseg_out_of_range, _semseg_16bit, _depth_nan,
               _depth_wrong_shape, _depth_wrong_dtype, _depth_size_mismatch,
-              _normals_grey, _depth_not_npy]
+              _normals_grey, _edge_zero_one, _depth_not_npy]
 
 
 @pytest.mark.parametrize('corrupt', NYUD_CASES, ids=lambda f: f.__name__[1:])
@@ -138,6 +147,12 @@ def _mt_normals_wrong_shape(root, sid):
     return path, r'expected normals of shape \[H, W, 3\]'
 
 
+def _mt_normals_as_png_values(root, sid):
+    path = osp.join(root, 'normals', sid + '.npy')
+    np.save(path, (np.load(path) + 1) * 127.5)  # 0..255 floats
+    return path, r'normal components must lie in \[-1, 1\]'
+
+
 def _mt_edge_out_of_range(root, sid):
     path = osp.join(root, 'edge', sid + '.npy')
     np.save(path, np.load(path) * 3)
@@ -145,6 +160,7 @@ def _mt_edge_out_of_range(root, sid):
 
 
 @pytest.mark.parametrize('corrupt', [_mt_normals_wrong_shape,
+                                     _mt_normals_as_png_values,
                                      _mt_edge_out_of_range],
                          ids=lambda f: f.__name__[1:])
 def test_nyud_mt_bad_inputs(corrupt, nyud_mt_copy):
@@ -188,18 +204,30 @@ def _p_corrupt_mat(root, sid):
     return path, r'cannot be read as a MATLAB \.mat'
 
 
-def _p_unknown_part(root, sid):
-    path = osp.join(root, 'human_parts', sid + '.mat')
+def _save_person_parts(path, sid, name_field, part_name):
+    """A PASCAL-Part file with one person whose one part has ``part_name``
+    stored under ``name_field`` (``'part_name'`` in the real files)."""
     mask = np.ones((96, 128), np.uint8)
-    parts = np.empty((1, 1), dtype=[('part_name', 'O'), ('mask', 'O')])
-    parts[0, 0] = ('tail', mask)
+    parts = np.empty((1, 1), dtype=[(name_field, 'O'), ('mask', 'O')])
+    parts[0, 0] = (part_name, mask)
     objects = np.empty((1, 1), dtype=[('class', 'O'), ('class_ind', 'O'),
                                       ('mask', 'O'), ('parts', 'O')])
     objects[0, 0] = ('person', np.array([[15]], np.uint8), mask, parts)
     anno = np.empty((1, 1), dtype=[('imname', 'O'), ('objects', 'O')])
     anno[0, 0] = (sid, objects)
     sio.savemat(path, {'anno': anno})
+
+
+def _p_unknown_part(root, sid):
+    path = osp.join(root, 'human_parts', sid + '.mat')
+    _save_person_parts(path, sid, 'part_name', 'tail')
     return path, "unknown part name 'tail'"
+
+
+def _p_part_without_name(root, sid):
+    path = osp.join(root, 'human_parts', sid + '.mat')
+    _save_person_parts(path, sid, 'name', 'head')
+    return path, 'object 0 has a part without part_name/mask'
 
 
 def _p_saliency_rgb(root, sid):
@@ -215,7 +243,8 @@ def _p_unknown_task(root, sid):
 
 @pytest.mark.parametrize('corrupt', [_p_no_semseg, _p_semseg_out_of_range,
                                      _p_labelmap_key, _p_corrupt_mat,
-                                     _p_unknown_part, _p_saliency_rgb,
+                                     _p_unknown_part, _p_part_without_name,
+                                     _p_saliency_rgb,
                                      _p_unknown_task],
                          ids=lambda f: f.__name__[1:])
 def test_pascal_bad_inputs(corrupt, pascal_copy):

@@ -1,6 +1,7 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """NYUDv2MultiTaskDataset on both packagings."""
 import os.path as osp
+import pathlib
 
 import cv2
 import numpy as np
@@ -123,3 +124,9 @@ def test_missing_root_lazy_and_eager(tmp_path):
         ds.full_init()
     with pytest.raises(FileNotFoundError, match='nowhere'):
         NYUDv2MultiTaskDataset(missing)
+
+
+def test_data_root_may_be_a_path_object(synth_nyud_root):
+    ds = NYUDv2MultiTaskDataset(pathlib.Path(synth_nyud_root), split='val',
+                                pipeline=[])
+    assert ds.data_root == str(synth_nyud_root) and len(ds) > 0

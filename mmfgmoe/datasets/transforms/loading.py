@@ -195,13 +195,23 @@ def read_normals_npy(path: str, min_norm: float = 0.5) -> np.ndarray:
         _fail(path, f'expected float normals, got dtype {arr.dtype}')
     if not np.all(np.isfinite(arr)):
         _fail(path, 'normals contain NaN or inf values')
+    # Components of (at most unit) normals cannot exceed 1; 0..255 values
+    # (PNG-style) would otherwise normalise into wrong, all-positive vectors.
+    if arr.size and np.abs(arr).max() > 1.01:
+        _fail(path, f'normal components must lie in [-1, 1], got '
+              f'{arr.min()}..{arr.max()}')
     return _normalise_normals(arr, min_norm)
 
 
 def read_edge_png(path: str) -> np.ndarray:
     """``edge/*.png`` (NYUDv2): 0/255, read as ``v >= 128`` -> 0/1 uint8."""
     raw = _read_png(path, 1)
-    return (raw >= 128).astype(np.uint8)
+    edges = raw >= 128
+    if raw.any() and not edges.any():
+        # e.g. 0/1-encoded edges: thresholding would erase every one of them.
+        _fail(path, f'edge PNG values must be 0/255, got values up to '
+              f'{raw.max()} and none >= 128')
+    return edges.astype(np.uint8)
 
 
 def read_edge_npy(path: str) -> np.ndarray:
@@ -296,11 +306,16 @@ def read_pascal_parts(path: str, part_map: Dict[str, int],
         if target is None:
             target = np.zeros(shape, np.uint8)
         for part in parts.reshape(-1):
-            name = str(np.asarray(_field(part, 'part_name', 0)).ravel()[0])
+            try:
+                name = str(
+                    np.asarray(_field(part, 'part_name', 0)).ravel()[0])
+                pmask = np.asarray(_field(part, 'mask', 1)).astype(bool)
+            except (IndexError, ValueError, TypeError) as e:
+                raise _LabelFileError(f'{path}: object {k} has a part '
+                                      f'without part_name/mask ({e})') from e
             if name not in part_map:
                 _fail(path, f'object {k} has unknown part name {name!r}; '
                       f'known: {sorted(part_map)}')
-            pmask = np.asarray(_field(part, 'mask', 1)).astype(bool)
             if pmask.shape != shape:
                 _fail(path, f'part {name!r} mask shape {pmask.shape} differs '
                       f'from its object mask shape {shape}')
