@@ -117,8 +117,7 @@ class RoutingAccumulator:
             keep = labels != self.ignore_index  # [N]
             self.class_tokens += torch.bincount(labels[keep],
                                                 minlength=num_classes)
-        num_valid = int(valid.sum())
-        self.num_tokens += num_valid
+        self.num_tokens += int(valid.sum())
         for t, task in enumerate(self.tasks):
             layers = routing.router_stats.get(task, [])
             if len(layers) != self.num_layers:
@@ -131,7 +130,8 @@ class RoutingAccumulator:
                                        indices.shape[-1])[valid]  # [N, k]
                 self.counts[t, i] += torch.bincount(
                     indices.flatten(), minlength=self.num_experts)
-                self.entropy_sum[t, i] += float(stats.entropy) * num_valid
+                entropy = stats.entropy.cpu().view(valid.shape)[valid]  # [N]
+                self.entropy_sum[t, i] += float(entropy.double().sum())
                 if labels is not None:
                     pairs = indices[keep] * num_classes + labels[keep, None]
                     self.cooccurrence[t, i] += torch.bincount(

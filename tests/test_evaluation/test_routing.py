@@ -57,6 +57,10 @@ def test_counts_shares_and_cooccurrence_match_a_recount():
                             .flatten().tolist()):
                 cooc[e, c] += 2
             assert layer['cooccurrence'] == cooc.tolist()
+            entropy = routing.router_stats[task][i].entropy.view(3, 8, 10)
+            # The mean over image tokens only: padding is left out.
+            assert layer['router_entropy'] == pytest.approx(
+                float(entropy[valid].double().mean()))
             assert 0 < layer['router_entropy'] <= math.log(6)
             assert 0 < layer['entropy'] <= 1
         gate = routing.global_gate[t][valid].double()

@@ -67,7 +67,7 @@ class RoutingStatsHook(Hook):
             for t, task in enumerate(head.tasks):
                 for i, stats in enumerate(routing.router_stats[task]):
                     summary = routing_summary(stats.expert_fraction)
-                    summary['router_entropy'] = float(stats.entropy)
+                    summary['router_entropy'] = float(stats.entropy.mean())
                     for name, value in summary.items():
                         scalars[f'routing/{task}/layer{i}/{name}'] = value
                 if routing.global_gate is not None:

@@ -359,6 +359,10 @@ class MultiTaskMetric(BaseMetric):
             if self.output_dir:
                 self._write(sample, name)
             if self.format_only:
+                # One (empty) record per image all the same: mmengine warns
+                # of a metric that processed nothing, and the distributed
+                # collection counts records against the dataset size.
+                self.results.append(result)
                 continue
             for task in self._sample_tasks(sample):
                 spec = TASK_SPECS[task]

@@ -62,9 +62,10 @@ class RouterStats(NamedTuple):
             tokens (float32, differentiable; sums to 1).
         counts (Tensor): ``[E]`` int64 number of assignments per expert
             (sums to ``T * k``).
-        entropy (Tensor, optional): Scalar mean over tokens of the router's
-            entropy ``-sum_i p_i log p_i`` in nats (0 = certain, ``log E`` =
-            uniform).
+        entropy (Tensor, optional): ``[...]`` the router's entropy
+            ``-sum_i p_i log p_i`` of each token in nats (0 = certain,
+            ``log E`` = uniform), in the input's leading shape (e.g.
+            ``[B, L]``), so that callers can leave padding tokens out.
         indices (Tensor, optional): ``[..., k]`` experts chosen for each
             token, best first, in the input's leading shape (e.g.
             ``[B, L, k]``).
@@ -375,7 +376,7 @@ class FineGrainedMoE(nn.Module):
                           out)  # [T, D]
         if return_routing:
             stats = stats._replace(
-                entropy=self._router_entropy(probs),
+                entropy=self._router_entropy(probs).view(shape[:-1]),
                 indices=indices.view(*shape[:-1], self.top_k))
         return out.view(shape), stats
 
@@ -394,10 +395,8 @@ class FineGrainedMoE(nn.Module):
     @staticmethod
     @torch.no_grad()
     def _router_entropy(probs: Tensor) -> Tensor:
-        """Mean over tokens of ``-sum_i p_i log p_i`` for ``probs [T, E]``."""
-        if probs.shape[0] == 0:
-            return probs.new_zeros(())
-        return -(probs * probs.clamp_min(1e-12).log()).sum(-1).mean()
+        """``[T]`` entropy ``-sum_i p_i log p_i`` of ``probs [T, E]``."""
+        return -(probs * probs.clamp_min(1e-12).log()).sum(-1)
 
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, moe={self.moe}, '
