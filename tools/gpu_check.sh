@@ -27,7 +27,8 @@ WIDTH=${WIDTH:-640}
 SHAPE=${SHAPE:-448 576}
 DCN_SHAPE=${DCN_SHAPE:-4 256 56 72}
 MOE_TOKENS=${MOE_TOKENS:-4096 16384 65536}
-AMP=${AMP:-1}
+# mmengine's AmpOptimizerWrapper trains on CUDA/NPU only.
+if [[ "$DEVICE" == cuda* ]]; then AMP=${AMP:-1}; else AMP=${AMP:-0}; fi
 mkdir -p "$OUT"
 step() { printf '\n\033[1m[gpu_check %s] %s\033[0m\n' "$(date +%H:%M:%S)" "$*"; }
 # Each step's output goes to the terminal and to its own log.
@@ -66,9 +67,18 @@ run train_step.log "$PYTHON" tools/analysis_tools/benchmark_train_step.py "$CONF
     --device "$DEVICE" --shape $SHAPE --batch-size "$BATCH"
 
 step "5/6 SynthRoom ${HEIGHT}x${WIDTH} and $ITERS training iterations of $CONFIG"
-if [[ ! -f "$DATA/NYUDv2/gt_sets/val.txt" ]]; then
-    "$PYTHON" tools/dataset_converters/synth_room.py "$DATA" --layout nyud \
-        --num-train "$NUM_TRAIN" --num-val "$NUM_VAL" --height "$HEIGHT" --width "$WIDTH"
+data_params="--num-train $NUM_TRAIN --num-val $NUM_VAL --height $HEIGHT --width $WIDTH"
+if [[ -e "$DATA" ]]; then
+    made=$(cat "$DATA/check_params" 2>/dev/null || echo 'unknown, or an interrupted run')
+    if [[ "$made" != "$data_params" ]]; then  # never train on other sizes silently
+        echo "gpu_check: $DATA was made with other settings ($made), not:" \
+             "$data_params. Delete it or set CHECK_DATA." >&2
+        exit 1
+    fi
+else
+    # shellcheck disable=SC2086  # a list of flags
+    "$PYTHON" tools/dataset_converters/synth_room.py "$DATA" --layout nyud $data_params
+    echo "$data_params" > "$DATA/check_params"
 fi
 loader_opts=()
 for split in train val test; do

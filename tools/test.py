@@ -61,11 +61,19 @@ def trigger_visualization_hook(cfg, args):
 
 def main() -> None:
     args = parse_args()
+    if '://' not in args.checkpoint and not osp.isfile(
+            osp.expanduser(args.checkpoint)):
+        # Before the Runner creates a log dir and builds the model.
+        raise FileNotFoundError(
+            f'checkpoint {args.checkpoint!r} does not exist')
     cfg = load_config(args)
     # Loaded strictly below, not through load_from: mmengine's load_from
     # only warns about missing/unexpected keys, so a checkpoint of another
-    # model would be evaluated with a partly random decoder.
+    # model would be evaluated with a partly random decoder. With resume=True
+    # (in a training config or --cfg-options) Runner.test() would then
+    # replace it with the latest checkpoint of the work dir.
     cfg.load_from = None
+    cfg.resume = False
 
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)

@@ -46,7 +46,8 @@ def test_analyze_logs_reads_curves(tmp_path):
     curves = tool.load_scalars(str(log))
     assert curves['loss'][0] == (10, 0.1)
     assert curves['semseg.mIoU'] == [(50, 50.0), (100, 100.0)]
-    assert 'lr' not in curves and 'time' not in curves
+    assert curves['lr'][-1] == (100, 1e-3)  # plotted on request only
+    assert 'iter' not in curves and 'step' not in curves
     assert tool.default_keys([curves]) == [
         'loss', 'loss_semseg', 'semseg.mIoU', 'depth.rmse'
     ]
@@ -60,7 +61,7 @@ def test_analyze_logs_cli_writes_png(tmp_path):
     _write_log(str(run_dir / 'scalars.json'))
     out = str(tmp_path / 'curves.png')
     proc = _run(osp.join(TOOLS, 'analyze_logs.py'), str(tmp_path / 'work'),
-                '--keys', 'loss', 'semseg.mIoU', '--out', out)
+                '--keys', 'loss', 'semseg.mIoU', 'lr', '--out', out)
     assert 'semseg.mIoU: last 100.0000 (iter 100), best 100.0000' in \
         proc.stdout
     img = cv2.imread(out)

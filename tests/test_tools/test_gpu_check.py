@@ -18,7 +18,7 @@ def test_gpu_check_script_on_cpu(tmp_path):
                CONFIG='configs/fgmoe_vit-tiny_synth-room-nyud.py', ITERS='2',
                BATCH='2', NUM_TRAIN='4', NUM_VAL='2', HEIGHT='144',
                WIDTH='192', SHAPE='64 96', DCN_SHAPE='1 8 6 7',
-               MOE_TOKENS='64 256', AMP='0', CHECK_DIR=str(tmp_path / 'out'),
+               MOE_TOKENS='64 256', CHECK_DIR=str(tmp_path / 'out'),
                CHECK_DATA=str(tmp_path / 'data'))
     proc = subprocess.run(['bash', 'tools/gpu_check.sh'], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)

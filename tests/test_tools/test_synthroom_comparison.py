@@ -1,5 +1,6 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """The pieces of synthroom_comparison.py that are not training runs."""
+import json
 import os.path as osp
 
 import pytest
@@ -43,3 +44,15 @@ def test_plot_writes_a_figure(tmp_path):
         path = str(tmp_path / 'plot.png')
         tool.plot(results, reference, path)
         assert osp.getsize(path) > 1000
+
+
+def test_finished_runs_are_reused_only_with_the_same_options(tmp_path):
+    tool = _tool()
+    opts = ['train_cfg.max_iters=500', 'model.backbone.init_cfg.checkpoint=a']
+    assert tool.cached_metrics(str(tmp_path), opts) is None  # nothing yet
+    (tmp_path / 'metrics.json').write_text(json.dumps({'semseg.mIoU': 1.}))
+    assert tool.cached_metrics(str(tmp_path), opts) is None  # no stamp
+    (tmp_path / 'options.json').write_text(json.dumps(opts))
+    assert tool.cached_metrics(str(tmp_path), opts) == {'semseg.mIoU': 1.}
+    assert tool.cached_metrics(
+        str(tmp_path), ['train_cfg.max_iters=100', opts[1]]) is None

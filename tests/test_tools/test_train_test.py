@@ -2,6 +2,7 @@
 """The CLI tools end to end: train, resume, test (checkpoint round trip)."""
 import json
 import os.path as osp
+import shutil
 import subprocess
 import sys
 
@@ -55,8 +56,9 @@ def test_train_resume_then_test(synth_nyud_root, tmp_path):
     ]
     _run('tools/train.py', TINY_CONFIG, '--work-dir', work_dir,
          '--cfg-options', 'train_cfg.max_iters=2', *common)
-    first = osp.join(work_dir, 'iter_2.pth')
-    assert osp.isfile(first)
+    assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
+    first = str(tmp_path / 'first.pth')  # the config keeps one checkpoint
+    shutil.copy(osp.join(work_dir, 'iter_2.pth'), first)
 
     # --resume picks up iter_2.pth from the work dir (weights-only load of a
     # real mmengine checkpoint: message hub, optimizer and scheduler state).
@@ -73,3 +75,20 @@ def test_train_resume_then_test(synth_nyud_root, tmp_path):
         metrics = json.load(f)
     assert any(k.startswith('semseg') for k in metrics), metrics
     assert osp.isdir(out_dir)
+
+    # The named checkpoint is the one evaluated, even with resume=True from
+    # a training config (the Runner would resume the work dir's latest).
+    proc = _run('tools/test.py', TINY_CONFIG, first, '--work-dir', work_dir,
+                '--cfg-options', 'resume=True', *common)
+    assert 'resumed' not in (proc.stdout + proc.stderr).lower()
+    with open(osp.join(work_dir, 'metrics.json')) as f:
+        assert json.load(f) != metrics
+
+    missing = osp.join(work_dir, 'iter_99.pth')
+    proc = subprocess.run([sys.executable, 'tools/test.py', TINY_CONFIG,
+                           missing, '--work-dir', str(tmp_path / 'none')],
+                          cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode != 0 and f"checkpoint '{missing}' does not " \
+        'exist' in proc.stderr
+    assert not osp.exists(tmp_path / 'none')  # stopped before the Runner

@@ -54,6 +54,13 @@ def test_cpu_distributed_reverts_sync_bn_and_uses_gloo():
     assert cfg.model_wrapper_cfg.device_ids is None
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU path')
+@pytest.mark.parametrize('launcher', ['slurm', 'mpi'])
+def test_cpu_refuses_launchers_that_bind_a_cuda_device(launcher):
+    with pytest.raises(ValueError, match=f'--launcher {launcher} needs CUDA'):
+        _load('--launcher', launcher)
+
+
 def test_revert_sync_bn_cfg_nested():
     cfg = dict(a=dict(type='SyncBN', requires_grad=True),
                b=[dict(norm_cfg=dict(type='SyncBN')), dict(type='LN')],

@@ -31,9 +31,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 #: Metric names where lower is better (for "best" in the summary).
 LOWER_IS_BETTER = ('loss', 'rmse', 'abs_rel', 'log_rmse', 'mean', 'median')
 
-#: Keys of mmengine's scalar logs that are bookkeeping, not curves.
-_BOOKKEEPING = ('step', 'iter', 'epoch', 'time', 'data_time', 'memory', 'lr',
-                'base_lr')
+#: Keys of mmengine's scalar logs that index the records, not curves.
+_INDEX_KEYS = ('step', 'iter', 'epoch')
+#: Curves left out of the default plot (still plotted when asked for with
+#: ``--keys``).
+_BOOKKEEPING = ('time', 'data_time', 'memory', 'lr', 'base_lr')
 
 
 def parse_args() -> argparse.Namespace:
@@ -44,7 +46,8 @@ def parse_args() -> argparse.Namespace:
         help='scalars.json files (or run / work directories holding them)')
     parser.add_argument(
         '--keys', nargs='+',
-        help='keys to plot (default: every loss* and metric key)')
+        help='keys to plot (default: every loss* and metric key; lr, time, '
+        'data_time and memory on request)')
     parser.add_argument(
         '--legend', nargs='+', help='one legend entry per log')
     parser.add_argument('--title', help='figure title')
@@ -93,7 +96,7 @@ def load_scalars(path: str) -> Dict[str, List[Tuple[int, float]]]:
             if step is None:
                 continue
             for key, value in record.items():
-                if key in _BOOKKEEPING or not isinstance(value, (int, float)):
+                if key in _INDEX_KEYS or not isinstance(value, (int, float)):
                     continue
                 curves[key].append((int(step), float(value)))
     return dict(curves)
@@ -101,11 +104,11 @@ def load_scalars(path: str) -> Dict[str, List[Tuple[int, float]]]:
 
 def default_keys(all_curves: List[Dict[str, list]]) -> List[str]:
     """Every loss key (``loss`` first) then every metric key, in order of
-    first appearance."""
+    first appearance (learning rate, timing and memory only on request)."""
     keys: List[str] = []
     for curves in all_curves:
         for key in curves:
-            if key not in keys:
+            if key not in keys and key not in _BOOKKEEPING:
                 keys.append(key)
     losses = sorted((k for k in keys if k.startswith('loss')),
                     key=lambda k: (k != 'loss', k))

@@ -19,7 +19,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = 'configs/demo/fgmoe_vit-tiny_demo.py'
@@ -49,7 +49,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--encoder', required=True,
                         help='checkpoint whose backbone.* weights are loaded')
     parser.add_argument('--data-root',
-                        default='data/synth_room_demo/finetune/NYUDv2')
+                        default=osp.join(ROOT, 'data', 'synth_room_demo',
+                                         'finetune', 'NYUDv2'),
+                        help="the demo's SynthRoom fine-tuning set")
     parser.add_argument('--iters', type=int, default=500,
                         help='fine-tuning iterations (the demo uses 500)')
     parser.add_argument('--edge-thresholds', type=int, default=99)
@@ -89,12 +91,30 @@ def _options(args, extra: List[str], tasks: List[str]) -> List[str]:
     return opts + extra
 
 
+def cached_metrics(work_dir: str,
+                   opts: List[str]) -> Optional[Dict[str, float]]:
+    """The metrics of a finished run of ``work_dir`` trained with exactly
+    ``opts`` (its ``options.json``), else None: a run with another encoder,
+    data or schedule is trained again, never reused."""
+    try:
+        with open(osp.join(work_dir, 'options.json')) as f:
+            if json.load(f) != opts:
+                return None
+        with open(osp.join(work_dir, 'metrics.json')) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
 def run_variant(args, name: str, extra: List[str],
                 tasks: List[str]) -> Dict[str, float]:
     work_dir = osp.join(args.out, name.replace(' ', '_').replace('/', '-'))
-    metrics_file = osp.join(work_dir, 'metrics.json')
-    if not osp.isfile(metrics_file):
-        opts = _options(args, extra, tasks)
+    opts = _options(args, extra, tasks)
+    metrics = cached_metrics(work_dir, opts)
+    if metrics is None:
+        os.makedirs(work_dir, exist_ok=True)
+        with open(osp.join(work_dir, 'options.json'), 'w') as f:
+            json.dump(opts, f, indent=1)
         print(f'== {name}: training {args.iters} iterations', flush=True)
         subprocess.run([args.python, 'tools/train.py', CONFIG, '--work-dir',
                         work_dir, '--cfg-options', *opts], cwd=ROOT,
@@ -103,8 +123,8 @@ def run_variant(args, name: str, extra: List[str],
                         osp.join(work_dir, f'iter_{args.iters}.pth'),
                         '--work-dir', work_dir, '--cfg-options', *opts],
                        cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    with open(metrics_file) as f:
-        metrics = json.load(f)
+        with open(osp.join(work_dir, 'metrics.json')) as f:
+            metrics = json.load(f)
     params = subprocess.run(
         [args.python, 'tools/analysis_tools/get_flops.py', CONFIG,
          '--shape', '128', '176', '--cfg-options', *extra,
@@ -185,7 +205,9 @@ def plot(results: Dict[str, Dict[str, float]], single: Dict[str, float],
 
 def main() -> None:
     args = parse_args()
-    args.encoder = osp.abspath(args.encoder)
+    # The runs execute in the repository root, the caller may not.
+    for path in ('encoder', 'data_root', 'out'):
+        setattr(args, path, osp.abspath(getattr(args, path)))
     os.makedirs(args.out, exist_ok=True)
     results = {name: run_variant(args, name, extra, TASKS)
                for name, extra in VARIANTS.items()}
