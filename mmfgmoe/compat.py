@@ -43,6 +43,7 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
 __all__ = ['SAFE_CHECKPOINT_GLOBALS', 'UnsafeCheckpointError',
+           'check_local_checkpoint',
            'load_checkpoint_file']
 
 
@@ -122,10 +123,17 @@ def load_checkpoint_file(filename: str,
             'torch.serialization.add_safe_globals before loading.') from None
 
 
+def check_local_checkpoint(filename: str) -> str:
+    """``filename`` with ``~`` expanded; FileNotFoundError naming it when
+    there is no such file (torch's own error omits the name)."""
+    path = os.path.expanduser(filename)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'checkpoint {path!r} does not exist')
+    return path
+
+
 def _load_from_local(filename: str, map_location: Any = None) -> Any:
-    filename = os.path.expanduser(filename)
-    if not os.path.isfile(filename):  # torch's own error omits the name
-        raise FileNotFoundError(f'checkpoint {filename!r} does not exist')
+    filename = check_local_checkpoint(filename)
     try:
         return load_checkpoint_file(filename, map_location)
     except (RuntimeError, EOFError) as err:  # e.g. a truncated zip archive

@@ -23,19 +23,8 @@ FINETUNE_ITERS=${DEMO_FINETUNE_ITERS:-500}
 EDGE_THRESHOLDS=${DEMO_EDGE_THRESHOLDS:-99}
 CONFIG=configs/demo/fgmoe_vit-tiny_demo.py
 step() { printf '\n\033[1m[demo %s] %s\033[0m\n' "$(date +%H:%M:%S)" "$*"; }
-# Cached data and encoder carry a stamp of the sizes they were made with; a
-# cache made with other sizes stops the demo instead of being reused.
-check_stamp() {  # DIR PARAMS: 0 = cached with PARAMS, 1 = nothing cached
-    local dir=$1 params=$2
-    [[ -e "$dir" ]] || return 1
-    local made
-    made=$(cat "$dir/demo_params" 2>/dev/null || echo 'unknown, or an interrupted run')
-    if [[ "$made" != "$params" ]]; then
-        echo "demo: $dir was made with other settings ($made), not: $params." \
-             "Delete it or set DEMO_DATA / DEMO_DIR." >&2
-        exit 1
-    fi
-}
+# shellcheck source=tools/cache_stamp.sh
+source tools/cache_stamp.sh
 loader_opts() {
     local root=$1
     echo "train_dataloader.dataset.data_root=$root val_dataloader.dataset.data_root=$root" \
@@ -47,7 +36,7 @@ FINETUNE_DATA="--num-train $NUM_TRAIN --num-val $NUM_VAL --height $HEIGHT --widt
 PRETRAIN_DATA="--num-train $NUM_TRAIN --num-val 8 --height $HEIGHT --width $WIDTH --seed 1"
 for split in finetune pretrain; do
     params=$([[ $split == finetune ]] && echo "$FINETUNE_DATA" || echo "$PRETRAIN_DATA")
-    if ! check_stamp "$DATA/$split" "$params"; then
+    if ! check_stamp "$DATA/$split" demo_params "$params" 'DEMO_DATA'; then
         # shellcheck disable=SC2086  # $params is a list of flags
         "$PYTHON" tools/dataset_converters/synth_room.py "$DATA/$split" --layout nyud $params
         echo "$params" > "$DATA/$split/demo_params"
@@ -56,7 +45,8 @@ done
 
 ENCODER="$OUT/pretrain/iter_${PRETRAIN_ITERS}.pth"
 step "2/5 encoder pre-training ($PRETRAIN_ITERS iterations, whole network trains)"
-if check_stamp "$OUT/pretrain" "$PRETRAIN_DATA --iters $PRETRAIN_ITERS" && [[ -f "$ENCODER" ]]; then
+if check_stamp "$OUT/pretrain" demo_params "$PRETRAIN_DATA --iters $PRETRAIN_ITERS" 'DEMO_DIR' \
+        && [[ -f "$ENCODER" ]]; then
     echo "cached: $ENCODER"
 else
     "$PYTHON" tools/train.py configs/demo/vit-tiny_synth-room-pretrain.py \

@@ -30,6 +30,8 @@ MOE_TOKENS=${MOE_TOKENS:-4096 16384 65536}
 # mmengine's AmpOptimizerWrapper trains on CUDA/NPU only.
 if [[ "$DEVICE" == cuda* ]]; then AMP=${AMP:-1}; else AMP=${AMP:-0}; fi
 mkdir -p "$OUT"
+# shellcheck source=tools/cache_stamp.sh
+source tools/cache_stamp.sh
 step() { printf '\n\033[1m[gpu_check %s] %s\033[0m\n' "$(date +%H:%M:%S)" "$*"; }
 # Each step's output goes to the terminal and to its own log.
 run() { local log=$1; shift; "$@" 2>&1 | tee "$OUT/$log"; }
@@ -68,14 +70,7 @@ run train_step.log "$PYTHON" tools/analysis_tools/benchmark_train_step.py "$CONF
 
 step "5/6 SynthRoom ${HEIGHT}x${WIDTH} and $ITERS training iterations of $CONFIG"
 data_params="--num-train $NUM_TRAIN --num-val $NUM_VAL --height $HEIGHT --width $WIDTH"
-if [[ -e "$DATA" ]]; then
-    made=$(cat "$DATA/check_params" 2>/dev/null || echo 'unknown, or an interrupted run')
-    if [[ "$made" != "$data_params" ]]; then  # never train on other sizes silently
-        echo "gpu_check: $DATA was made with other settings ($made), not:" \
-             "$data_params. Delete it or set CHECK_DATA." >&2
-        exit 1
-    fi
-else
+if ! check_stamp "$DATA" check_params "$data_params" CHECK_DATA; then
     # shellcheck disable=SC2086  # a list of flags
     "$PYTHON" tools/dataset_converters/synth_room.py "$DATA" --layout nyud $data_params
     echo "$data_params" > "$DATA/check_params"

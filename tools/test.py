@@ -15,6 +15,7 @@ from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner import Runner, load_checkpoint
 
 import mmfgmoe  # noqa: F401  (registers every mmfgmoe module in mmseg's registries)
+from mmfgmoe.compat import check_local_checkpoint
 from mmfgmoe.utils.cli import (add_common_args, load_config,
                                setup_cpu_distributed)
 
@@ -61,11 +62,9 @@ def trigger_visualization_hook(cfg, args):
 
 def main() -> None:
     args = parse_args()
-    if '://' not in args.checkpoint and not osp.isfile(
-            osp.expanduser(args.checkpoint)):
+    if '://' not in args.checkpoint:
         # Before the Runner creates a log dir and builds the model.
-        raise FileNotFoundError(
-            f'checkpoint {args.checkpoint!r} does not exist')
+        check_local_checkpoint(args.checkpoint)
     cfg = load_config(args)
     # Loaded strictly below, not through load_from: mmengine's load_from
     # only warns about missing/unexpected keys, so a checkpoint of another

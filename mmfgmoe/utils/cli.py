@@ -62,12 +62,12 @@ def load_config(args: argparse.Namespace) -> Config:
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
-    if args.launcher not in ('none', 'pytorch') and \
-            not torch.cuda.is_available():
-        # mmengine's slurm/mpi initialisation binds a CUDA device per rank.
-        raise ValueError(f'--launcher {args.launcher} needs CUDA; without a '
-                         'GPU only --launcher pytorch (torchrun, gloo) works')
     if args.launcher != 'none' and not torch.cuda.is_available():
+        if args.launcher != 'pytorch':
+            # mmengine's slurm/mpi initialisation binds a CUDA device per rank.
+            raise ValueError(f'--launcher {args.launcher} needs CUDA; without '
+                             'a GPU only --launcher pytorch (torchrun, gloo) '
+                             'works')
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
         wrapper = cfg.get('model_wrapper_cfg') or dict(
             type='MMDistributedDataParallel',
