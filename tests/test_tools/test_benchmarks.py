@@ -56,7 +56,9 @@ def test_benchmark_train_step_last_line():
                    for text in lines), lines
         assert any(re.match(rf' *{size} .*FLOP bound of frozen/full time: '
                             r'0\.\d+$', text) for text in lines), lines
-        assert any(re.match(rf' *{size} +full .* 0\.\d+ +0\.\d+$', text)
+        # One unwarmed repeat on a tiny image: the measured time ratio is
+        # noise and may exceed 1; only the FLOP bound is fixed below 1.
+        assert any(re.match(rf' *{size} +full .* \d+\.\d+ +0\.\d+$', text)
                    for text in lines), lines
     match = re.fullmatch(
         r'frozen_vs_full_time=(\d+\.\d+) frozen_vs_full_mem=(\d+\.\d+)',
