@@ -26,7 +26,6 @@ train_pipeline = [
     dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='MultiTaskRandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
-    dict(type='MultiTaskPad', size=crop_size),
     dict(type='PackMultiTaskInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

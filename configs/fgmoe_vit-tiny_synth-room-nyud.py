@@ -1,6 +1,6 @@
 # FGMoE on SynthRoom (NYUD-v2 layout, 240x320 images, 224x288 crops) with a
 # tiny ViT (192 wide, 4 blocks, 3 heads, patch 16): the CPU-sized
-# configuration of the demo (DESIGN.md section 10). The encoder is frozen as
+# configuration of the demo (README, "The demo"). The encoder is frozen as
 # in the paper; point it at an encoder pre-trained on SynthRoom (the demo's
 # first stage writes one) with a child config:
 #   _base_ = ['./fgmoe_vit-tiny_synth-room-nyud.py']

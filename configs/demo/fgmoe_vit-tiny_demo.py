@@ -14,7 +14,6 @@ train_pipeline = [
     dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='MultiTaskRandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
-    dict(type='MultiTaskPad', size=crop_size),
     dict(type='PackMultiTaskInputs'),
 ]
 model = dict(

@@ -37,8 +37,6 @@ def test_hook_logs_every_task_and_layer(synth_nyud_root, tmp_path):
     for transform in cfg.train_dataloader.dataset.pipeline:
         if transform['type'] == 'MultiTaskRandomCrop':
             transform['crop_size'] = (64, 96)
-        elif transform['type'] == 'MultiTaskPad':
-            transform['size'] = (64, 96)
     cfg.train_dataloader.batch_size = 2
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2,
                          val_interval=100)

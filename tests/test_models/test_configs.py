@@ -28,8 +28,6 @@ def _shrink_pipeline(pipeline, crop):
     for transform in pipeline:
         if transform['type'] == 'MultiTaskRandomCrop':
             transform['crop_size'] = crop
-        elif transform['type'] == 'MultiTaskPad' and 'size' in transform:
-            transform['size'] = crop
 
 
 def _synth_cfg(name, nyud_root, pascal_root, work_dir, validate):
@@ -106,6 +104,20 @@ def test_config_trains_one_iteration(name, synth_nyud_root, synth_pascal_root,
         assert loss == loss and abs(loss) != float('inf'), task
     if validate:
         assert any(k.startswith('val/') for k in scalars)
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_training_pads_the_image_like_testing(name):
+    # Test time pads the normalised image with 0 (the mean colour) in the
+    # data preprocessor. A pipeline pad would give training crops black
+    # borders (-1 to -2 after normalisation) that the frozen encoder never
+    # sees at test time, and would hide the padding from the balance loss.
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, name))
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    assert 'MultiTaskPad' not in [t['type'] for t in pipeline]
+    preprocessor = cfg.model.data_preprocessor
+    assert preprocessor.type == 'MultiTaskDataPreProcessor'
+    assert preprocessor.pad_val == 0
 
 
 @pytest.mark.parametrize(

@@ -32,8 +32,6 @@ def _shrink_pipeline(pipeline: List[dict], crop: Sequence[int]) -> None:
     for transform in pipeline:
         if transform['type'] == 'MultiTaskRandomCrop':
             transform['crop_size'] = tuple(crop)
-        elif transform['type'] == 'MultiTaskPad':
-            transform['size'] = tuple(crop)
 
 
 def tiny_config(data_root: str,

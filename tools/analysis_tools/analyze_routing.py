@@ -21,7 +21,7 @@ import argparse
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from mmengine.runner import Runner, load_checkpoint
 
 import mmfgmoe  # noqa: F401  (registers every mmfgmoe module in mmseg's registries)
 from mmfgmoe.evaluation import RoutingAccumulator
+from mmfgmoe.models.decode_heads import token_centres
 from mmfgmoe.utils import check_config_tasks
 from mmfgmoe.visualization.routing_figures import (plot_class_cooccurrence,
                                                    plot_expert_usage,
@@ -55,26 +56,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings (key=value)')
     return parser.parse_args()
-
-
-def token_centres(input_shape: Tuple[int, int],
-                  grid: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Pixel coordinates ``rows [h]``, ``cols [w]`` of the token centres of a
-    ``(h, w)`` grid over a (padded) input of ``(H_in, W_in)``."""
-    rows = (torch.arange(grid[0]) + .5) * input_shape[0] / grid[0]
-    cols = (torch.arange(grid[1]) + .5) * input_shape[1] / grid[1]
-    return rows, cols
-
-
-def valid_tokens(data_samples, rows: torch.Tensor,
-                 cols: torch.Tensor) -> torch.Tensor:
-    """``[B, h, w]`` bool: the token centre lies inside the (unpadded)
-    image."""
-    masks = []
-    for sample in data_samples:
-        height, width = sample.metainfo['img_shape'][:2]
-        masks.append((rows < height)[:, None] & (cols < width)[None, :])
-    return torch.stack(masks)
 
 
 def semantic_at_tokens(data_samples, rows: torch.Tensor, cols: torch.Tensor,
@@ -139,10 +120,11 @@ def analyze(model, dataloader, out_dir: str, num_images: Optional[int],
                 samples = samples[:num_images - seen]
                 data['inputs'] = data['inputs'][:len(samples)]
             _, routing = head.forward_routing(
-                model.extract_feat(data['inputs']))
+                model.extract_feat(data['inputs']),
+                [sample.metainfo for sample in samples])
             rows, cols = token_centres(data['inputs'].shape[2:],
                                        routing.hw_shape)
-            valid = valid_tokens(samples, rows, cols)
+            valid = routing.valid  # [B, H, W], False on padding
             semantic = semantic_at_tokens(
                 samples, rows, cols,
                 ignore_index) if class_names is not None else None

@@ -1,8 +1,10 @@
 # NYUD-v2 multi-task: semseg (40 classes), depth, normals, edge.
-# Training protocol of the InvPT / MLoRE line (DESIGN.md §6): random scale
+# Training protocol of the InvPT / MLoRE line: random scale
 # [0.5, 2.0] (depth divided by the scale), random crop 448x576 with
 # cat_max_ratio 0.75, horizontal flip (normals x negated), photometric
-# distortion, per-task padding. Test: native resolution (425x560), no resize.
+# distortion; the data preprocessor pads each batch (the normalised image
+# with 0 = the mean colour, as at test time; every label with its ignore
+# value). Test: native resolution (425x560), no resize.
 # `data_root` may be the InvPT `NYUDv2/` or the MTL-PyTorch `NYUD_MT/` folder
 # (the packaging is detected). To train on a task subset, set `tasks` on every
 # dataloader's dataset (e.g. `train_dataloader.dataset.tasks`) as well.
@@ -18,7 +20,6 @@ train_pipeline = [
     dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='MultiTaskRandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
-    dict(type='MultiTaskPad', size=crop_size),
     dict(type='PackMultiTaskInputs'),
 ]
 test_pipeline = [

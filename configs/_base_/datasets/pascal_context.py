@@ -1,8 +1,10 @@
 # PASCAL-Context multi-task: semseg (21 classes), human parts (6 + bg),
 # saliency, normals (distilled), edge.
-# Training protocol of the InvPT / MLoRE line (DESIGN.md §6): random scale
+# Training protocol of the InvPT / MLoRE line: random scale
 # [0.5, 2.0], random crop 512x512 with cat_max_ratio 0.75, horizontal flip
-# (normals x negated), photometric distortion, per-task padding.
+# (normals x negated), photometric distortion; the data preprocessor pads each
+# batch (the normalised image with 0 = the mean colour, as at test time;
+# every label with its ignore value).
 # Test: native resolution (<= 500 px), no resize.
 # To train on a task subset, set `tasks` on every dataloader's dataset.
 dataset_type = 'PascalContextMultiTaskDataset'
@@ -17,7 +19,6 @@ train_pipeline = [
     dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='MultiTaskRandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
-    dict(type='MultiTaskPad', size=crop_size),
     dict(type='PackMultiTaskInputs'),
 ]
 test_pipeline = [

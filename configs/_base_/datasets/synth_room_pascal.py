@@ -1,5 +1,5 @@
 # SynthRoom in the PASCAL-Context layout (PASCAL_MT/): the embedded
-# default data set (DESIGN.md §10), same dataset class and protocol as the
+# default data set (README, "The demo"), same dataset class and protocol as the
 # real one, crop sized for 240x320 images (multiple of 16). Generate it with
 #   python tools/dataset_converters/synth_room.py data/synth_room \
 #       --layout pascal --num-train 1000 --num-val 200 \
@@ -16,7 +16,6 @@ train_pipeline = [
     dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='MultiTaskRandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
-    dict(type='MultiTaskPad', size=crop_size),
     dict(type='PackMultiTaskInputs'),
 ]
 train_dataloader = dict(

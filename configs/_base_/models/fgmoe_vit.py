@@ -1,6 +1,6 @@
 # FGMoE (arXiv 2507.19077) on a frozen mmpretrain ViT-B/16: decoder-only
-# fine-tuning. Every number is a field here; see DESIGN.md section 4 for what
-# comes from the paper and what is our choice.
+# fine-tuning. Every number is a field here; the README ("Differences from
+# the paper") lists what comes from the paper and what is our choice.
 data_preprocessor = dict(type='MultiTaskDataPreProcessor',
                          mean=[123.675, 116.28, 103.53],
                          std=[58.395, 57.12, 57.375],
@@ -52,7 +52,7 @@ model = dict(
         num_global_experts=1,
         global_hidden_channels=256,
         balance_loss_weight=0.01,
-        # Per-task losses and weights (DESIGN.md section 7, InvPT / MLoRE
+        # Per-task losses and weights (InvPT / MLoRE
         # protocol) are DEFAULT_TASK_LOSSES in decode_heads/fgmoe_head.py,
         # kept in that one place;
         # override a task's entry here, e.g.

@@ -21,8 +21,9 @@ class RoutingStatsHook(Hook):
     backend receive them).
 
     The statistics come from one extra no-grad forward of the decoder on the
-    iteration's batch, so the training forward is untouched and a disabled
-    hook (not in ``custom_hooks``) costs nothing. Only for
+    iteration's batch and count only the tokens on the images (not the
+    padding that fills the batch), so the training forward is untouched and
+    a disabled hook (not in ``custom_hooks``) costs nothing. Only for
     :class:`FGMoEHead`-style heads (``forward_routing``).
 
     Args:
@@ -62,17 +63,20 @@ class RoutingStatsHook(Hook):
         try:
             data = model.data_preprocessor(data_batch, True)
             _, routing = head.forward_routing(
-                model.extract_feat(data['inputs']))
+                model.extract_feat(data['inputs']),
+                [sample.metainfo for sample in data['data_samples']])
+            valid = routing.valid  # [B, H, W]
             scalars: Dict[str, float] = {}
             for t, task in enumerate(head.tasks):
                 for i, stats in enumerate(routing.router_stats[task]):
                     summary = routing_summary(stats.expert_fraction)
-                    summary['router_entropy'] = float(stats.entropy.mean())
+                    summary['router_entropy'] = float(
+                        stats.entropy.view_as(valid)[valid].mean())
                     for name, value in summary.items():
                         scalars[f'routing/{task}/layer{i}/{name}'] = value
                 if routing.global_gate is not None:
                     scalars[f'routing/{task}/global_gate'] = float(
-                        routing.global_gate[t].mean())
+                        routing.global_gate[t][valid].mean())
         finally:
             head.train(was_training)
         return scalars

@@ -3,7 +3,8 @@
 
 Reference: "Multi-Task Dense Prediction Fine-Tuning with Mixture of
 Fine-Grained Experts" (Xu, Ye, Su; https://arxiv.org/abs/2507.19077). What the
-abstract fixes and what is our choice is listed in DESIGN.md section 4.
+abstract fixes and what is our choice is listed in the
+README, "Differences from the paper".
 """
 import copy
 import functools
@@ -29,8 +30,8 @@ DEFAULT_OUT_CHANNELS: Dict[str, int] = dict(depth=1,
                                             edge=1,
                                             saliency=1)
 
-#: Default loss per task and its weight (DESIGN.md section 7, the InvPT /
-#: MLoRE protocol). Override per task with the head's ``losses`` argument.
+#: Default loss per task and its weight (the InvPT / MLoRE
+#: protocol). Override per task with the head's ``losses`` argument.
 DEFAULT_TASK_LOSSES: Dict[str, dict] = dict(
     semseg=dict(type='MaskedCrossEntropyLoss',
                 ignore_index=255,
@@ -65,10 +66,37 @@ class HeadRouting(NamedTuple):
             ``[0, 1]``; None without a global expert.
         hw_shape (tuple[int, int]): ``(H, W)`` of the token grid (the
             aggregator scale).
+        valid (Tensor, optional): ``[B, H, W]`` bool, the tokens whose centre
+            lies inside the image (False on padding); None when the forward
+            pass had no image metas. The load statistics of
+            ``router_stats`` count these tokens only.
     """
     router_stats: Dict[str, List[RouterStats]]
     global_gate: Optional[Tensor]
     hw_shape: Tuple[int, int]
+    valid: Optional[Tensor] = None
+
+
+def token_centres(input_shape: Sequence[int],
+                  hw_shape: Sequence[int]) -> Tuple[Tensor, Tensor]:
+    """Pixel coordinates ``rows [H]``, ``cols [W]`` of the token centres of
+    an ``(H, W)`` token grid over a (padded) input of ``input_shape``."""
+    rows = (torch.arange(hw_shape[0]) + .5) * input_shape[0] / hw_shape[0]
+    cols = (torch.arange(hw_shape[1]) + .5) * input_shape[1] / hw_shape[1]
+    return rows, cols
+
+
+def valid_tokens(batch_img_metas: Sequence[dict],
+                 hw_shape: Sequence[int]) -> Tensor:
+    """``[B, H, W]`` bool: the token's centre lies inside the unpadded
+    image (``img_shape``) of the padded batch input (``pad_shape``)."""
+    masks = []
+    for meta in batch_img_metas:
+        height, width = meta['img_shape'][:2]
+        rows, cols = token_centres(meta.get('pad_shape', (height, width)),
+                                   hw_shape)
+        masks.append((rows < height)[:, None] & (cols < width)[None, :])
+    return torch.stack(masks)
 
 
 def _stack_gt(batch_data_samples: SampleList, task: str) -> Tensor:
@@ -250,7 +278,7 @@ class FGMoEHead(BaseModule):
         if use_global_expert:
             self.global_norm = build_norm_layer(token_norm_cfg, channels)[1]
             self.global_expert = GlobalExpert(channels,
-                                              len(self.tasks),
+                                              self.tasks,
                                               global_hidden_channels
                                               or channels,
                                               num_experts=num_global_experts,
@@ -323,12 +351,17 @@ class FGMoEHead(BaseModule):
         return self.agg_fuse(torch.cat(levels, dim=1))  # [B, D, H, W]
 
     def forward_with_stats(
-        self, inputs: Sequence[Tensor]
+        self,
+        inputs: Sequence[Tensor],
+        batch_img_metas: Optional[Sequence[dict]] = None
     ) -> Tuple[Dict[str, Tensor], List[RouterStats]]:
         """Forward pass that also returns the routers' statistics.
 
         Args:
             inputs (Sequence[Tensor]): Backbone levels ``[B, C_l, h, w]``.
+            batch_img_metas (Sequence[dict], optional): Image metas
+                (``img_shape``, ``pad_shape``); when given, the statistics
+                leave out the tokens on padding.
 
         Returns:
             tuple[dict[str, Tensor], list[RouterStats]]: Logits per task
@@ -336,39 +369,55 @@ class FGMoEHead(BaseModule):
             :class:`RouterStats` per task MoE layer, task-major (empty when
             ``moe=False``).
         """
-        logits, stats, _ = self._forward(inputs, return_routing=False)
+        logits, stats, _, _ = self._forward(inputs, False, batch_img_metas)
         return logits, [s for task in self.tasks for s in stats[task]]
 
     def forward_routing(
-            self,
-            inputs: Sequence[Tensor]) -> Tuple[Dict[str, Tensor], HeadRouting]:
+        self,
+        inputs: Sequence[Tensor],
+        batch_img_metas: Optional[Sequence[dict]] = None
+    ) -> Tuple[Dict[str, Tensor], HeadRouting]:
         """Forward pass that also returns what every router and the global
         expert decided, token by token (for analysis; costs a little more
         than :meth:`forward_with_stats`).
 
         Args:
             inputs (Sequence[Tensor]): Backbone levels ``[B, C_l, h, w]``.
+            batch_img_metas (Sequence[dict], optional): Image metas; when
+                given, ``HeadRouting.valid`` marks the tokens on the image
+                and the load statistics count only those.
 
         Returns:
             tuple[dict[str, Tensor], HeadRouting]: Logits per task and the
             routing record.
         """
-        logits, stats, gate = self._forward(inputs, return_routing=True)
+        logits, stats, gate, valid = self._forward(inputs, True,
+                                                   batch_img_metas)
         first = next(iter(logits.values()))
         hw_shape = tuple(first.shape[2:])
         global_gate = None if gate is None else gate.reshape(
             len(self.tasks), first.shape[0], *hw_shape)  # [T, B, H, W]
-        return logits, HeadRouting(stats, global_gate, hw_shape)
+        if valid is not None:
+            valid = valid.view(-1, *hw_shape)  # [B, H, W]
+        return logits, HeadRouting(stats, global_gate, hw_shape, valid)
 
     def _forward(
-        self, inputs: Sequence[Tensor], return_routing: bool
+        self,
+        inputs: Sequence[Tensor],
+        return_routing: bool,
+        batch_img_metas: Optional[Sequence[dict]] = None
     ) -> Tuple[Dict[str, Tensor], Dict[str, List[RouterStats]],
-               Optional[Tensor]]:
-        """Logits per task, router statistics per task (block order) and the
-        global gate ``[T, B, L, 1]`` (None without a global expert)."""
+               Optional[Tensor], Optional[Tensor]]:
+        """Logits per task, router statistics per task (block order), the
+        global gate ``[T, B, L, 1]`` (None without a global expert) and the
+        valid-token mask ``[B, L]`` (None without metas)."""
         x = self.aggregate(inputs)  # [B, D, H, W]
         batch, channels, height, width = x.shape
         tokens = x.flatten(2).transpose(1, 2)  # [B, L, D]
+        valid = None
+        if batch_img_metas is not None:
+            valid = valid_tokens(batch_img_metas, (height, width)).to(
+                x.device).flatten(1)  # [B, L]
         global_out = global_gate = None
         if self.global_expert is not None:
             global_out, global_gate = self.global_expert(
@@ -377,8 +426,8 @@ class FGMoEHead(BaseModule):
         for index, task in enumerate(self.tasks):
             y, stats[task] = tokens, []
             for block in self.branches[task]:
-                y, block_stats = block(y, (height, width),
-                                       return_routing)  # [B, L, D]
+                y, block_stats = block(y, (height, width), return_routing,
+                                       valid)  # [B, L, D]
                 if block_stats is not None:
                     stats[task].append(block_stats)
             if global_out is not None:
@@ -386,7 +435,7 @@ class FGMoEHead(BaseModule):
             y = y.transpose(1, 2).reshape(batch, channels, height,
                                           width)  # [B, D, H, W]
             logits[task] = self.pred_heads[task](y)  # [B, C_t, H, W]
-        return logits, stats, global_gate
+        return logits, stats, global_gate, valid
 
     def forward(self, inputs: Sequence[Tensor]) -> Dict[str, Tensor]:
         """Args:
@@ -413,7 +462,10 @@ class FGMoEHead(BaseModule):
         Returns:
             dict[str, Tensor]: See :meth:`loss_by_feat`.
         """
-        logits, stats = self.forward_with_stats(inputs)
+        # The balance loss balances the experts' load on the image, not on
+        # the padding that fills the batch.
+        logits, stats = self.forward_with_stats(
+            inputs, [sample.metainfo for sample in batch_data_samples])
         return self.loss_by_feat(logits, batch_data_samples, stats)
 
     def loss_by_feat(

@@ -4,7 +4,8 @@ pre-norm residual.
 
 Reference: FGMoE (https://arxiv.org/abs/2507.19077): per task a deformable
 mixer followed by a task-specific (fine-grained) MoE; the block layout
-(pre-norm residuals, MetaFormer style) is our choice (DESIGN.md section 4.3).
+(pre-norm residuals, MetaFormer style) is our choice (README, "Differences
+from the paper").
 """
 from typing import Callable, Optional, Tuple
 
@@ -50,12 +51,15 @@ class FGMoEBlock(nn.Module):
         self,
         x: Tensor,
         hw_shape: Tuple[int, int],
-        return_routing: bool = False
+        return_routing: bool = False,
+        valid: Optional[Tensor] = None
     ) -> Tuple[Tensor, Optional[RouterStats]]:
         """Args:
             x (Tensor): ``[B, L, D]`` tokens, ``L = H * W``.
             hw_shape (tuple[int, int]): ``(H, W)`` of the token grid.
             return_routing (bool): See :meth:`FineGrainedMoE.forward`.
+            valid (Tensor, optional): ``[B, L]`` bool, the tokens the load
+                statistics count (see :meth:`FineGrainedMoE.forward`).
 
         Returns:
             tuple[Tensor, RouterStats | None]: ``[B, L, D]`` tokens and the
@@ -65,5 +69,6 @@ class FGMoEBlock(nn.Module):
         y = self.norm1(x).transpose(1, 2).reshape(batch, channels,
                                                   *hw_shape)  # [B, D, H, W]
         x = x + self.mixer(y).flatten(2).transpose(1, 2)  # [B, L, D]
-        y, stats = self.moe(self.norm2(x), return_routing)  # [B, L, D]
+        y, stats = self.moe(self.norm2(x), return_routing,
+                            valid)  # [B, L, D]
         return x + y, stats

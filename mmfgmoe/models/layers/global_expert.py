@@ -4,9 +4,10 @@
 Reference: FGMoE (https://arxiv.org/abs/2507.19077) — "a global expert that
 facilitates adaptive knowledge transfer across tasks based on both input
 feature and task requirements". The gate form below (a sigmoid of a linear
-map of ``[token; task embedding]``) is our choice (DESIGN.md section 4.5).
+map of ``[token; task embedding]``) is our choice (README, "Differences
+from the paper").
 """
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -29,11 +30,13 @@ class GlobalExpert(nn.Module):
     and shared by all tasks; with the scale near 0 a task refuses transfer.
 
     ``W_g [x; e_t] = W_x x + W_e e_t``: the token part is computed once, the
-    task part per task.
+    task part per task. The task embeddings are keyed by task name (like the
+    task branches), so a checkpoint loads into a config that lists the same
+    tasks in another order.
 
     Args:
         embed_dims (int): Token channels ``D``.
-        num_tasks (int): Number of tasks ``T``.
+        tasks (Sequence[str]): The tasks ``T``, in output order.
         hidden_channels (int): Hidden width of each global expert FFN.
         num_experts (int): Number of global experts ``M``. Defaults to 1.
         task_embed_dims (int, optional): Task embedding size. Defaults to
@@ -44,19 +47,20 @@ class GlobalExpert(nn.Module):
 
     def __init__(self,
                  embed_dims: int,
-                 num_tasks: int,
+                 tasks: Sequence[str],
                  hidden_channels: int,
                  num_experts: int = 1,
                  task_embed_dims: Optional[int] = None,
                  act_layer: Callable[[], nn.Module] = nn.GELU) -> None:
         super().__init__()
-        if num_tasks < 1 or num_experts < 1:
-            raise ValueError('GlobalExpert needs num_tasks >= 1 and '
-                             f'num_experts >= 1, got {num_tasks}, '
-                             f'{num_experts}')
+        if len(tasks) < 1 or len(set(tasks)) != len(tasks) or num_experts < 1:
+            raise ValueError('GlobalExpert needs distinct tasks (at least '
+                             f'one) and num_experts >= 1, got tasks={tasks}, '
+                             f'num_experts={num_experts}')
         task_embed_dims = task_embed_dims or embed_dims
         self.embed_dims = embed_dims
-        self.num_tasks = num_tasks
+        self.tasks = list(tasks)
+        self.num_tasks = len(self.tasks)
         self.num_experts = num_experts
         self.experts = nn.ModuleList(
             Mlp(embed_dims, hidden_channels, act_layer=act_layer)
@@ -64,7 +68,11 @@ class GlobalExpert(nn.Module):
         # One logit (sigmoid gate) for a single expert; M mixture logits plus
         # one scale logit otherwise.
         num_logits = 1 if num_experts == 1 else num_experts + 1
-        self.task_embed = nn.Embedding(num_tasks, task_embed_dims)
+        # N(0, 1) like nn.Embedding.
+        self.task_embed = nn.ParameterDict({
+            task: nn.Parameter(torch.randn(task_embed_dims))
+            for task in self.tasks
+        })
         self.gate_token = nn.Linear(embed_dims, num_logits)  # W_x, b
         self.gate_task = nn.Linear(task_embed_dims, num_logits,
                                    bias=False)  # W_e
@@ -81,7 +89,9 @@ class GlobalExpert(nn.Module):
             ``M == 1``).
         """
         token_logits = self.gate_token(x)  # [..., n_logits]
-        task_logits = self.gate_task(self.task_embed.weight)  # [T, n_logits]
+        task_embed = torch.stack([self.task_embed[t]
+                                  for t in self.tasks])  # [T, d_e]
+        task_logits = self.gate_task(task_embed)  # [T, n_logits]
         view = (self.num_tasks, ) + (1, ) * (x.dim() - 1) + (-1, )
         logits = token_logits.unsqueeze(0) + task_logits.view(
             view)  # [T, ..., n_logits]

@@ -217,10 +217,13 @@ class DeformableMixer(nn.Module):
             Tensor: ``[B, C, H, W]``.
         """
         x = x.contiguous()  # the mmcv op needs contiguous input
-        if x.device.type == 'cpu' and torch.is_autocast_cpu_enabled() and \
-                not isinstance(self.conv, TorchDeformConv2dPack):
-            # mmcv's CPU kernel has no bf16/fp16 version: run it in fp32.
-            with torch.autocast('cpu', enabled=False):
+        device = x.device.type
+        if torch.is_autocast_enabled(device) and not isinstance(
+                self.conv, TorchDeformConv2dPack) and (
+                    device == 'cpu'
+                    or torch.get_autocast_dtype(device) == torch.bfloat16):
+            # mmcv's kernels: fp32 only on CPU, fp32/fp16 on CUDA (no bf16).
+            with torch.autocast(device, enabled=False):
                 return self.conv(x.float())
         return self.conv(x)
 

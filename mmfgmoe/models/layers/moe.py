@@ -14,7 +14,8 @@ References:
   ``N * sum_i f_i * P_i``).
 
 Everything beyond the abstract (router form, renormalisation, the balance
-loss, initialisation) is our choice; see DESIGN.md section 4.
+loss, initialisation) is our choice; see the README,
+"Differences from the paper".
 """
 import math
 from typing import Callable, NamedTuple, Optional, Sequence, Tuple
@@ -53,6 +54,10 @@ class RouterStats(NamedTuple):
     The first three fields are always filled (the balance loss needs them);
     ``entropy`` and ``indices`` only when the caller asks for routing details
     (``return_routing=True``), so training pays nothing for them.
+
+    The load statistics (``expert_fraction``, ``mean_prob``, ``counts``)
+    cover the valid tokens only when the layer was given a ``valid`` mask
+    (padding left out); the per-token fields cover every token.
 
     Attributes:
         expert_fraction (Tensor): ``[E]`` fraction ``f_i`` of the ``T * k``
@@ -256,9 +261,9 @@ class FineGrainedMoE(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Initialise like ``nn.Linear`` layers of the dense FFN whose hidden
-        width is the activated width (fan-in ``D`` for layer 1,
-        ``activated_hidden`` for layer 2)."""
+        """Initialise routed and shared experts like ``nn.Linear`` layers of
+        the dense FFN whose hidden width is the activated width (fan-in ``D``
+        for layer 1, ``activated_hidden`` for layer 2)."""
         if not self.moe:
             return
         bound1 = 1. / math.sqrt(self.embed_dims)
@@ -267,6 +272,10 @@ class FineGrainedMoE(nn.Module):
         nn.init.uniform_(self.b1, -bound1, bound1)
         nn.init.uniform_(self.w2, -bound2, bound2)
         nn.init.uniform_(self.b2, -bound2, bound2)
+        if self.shared is not None:
+            # Its own nn.Linear init would use the fan-in of the shared
+            # slices alone, sqrt(activated / shared) times larger.
+            nn.init.uniform_(self.shared.fc2.weight, -bound2, bound2)
 
     def _expert(self, w1: Tensor, b1: Tensor, w2: Tensor, tokens: Tensor,
                 gate: Tensor) -> Tensor:
@@ -348,7 +357,8 @@ class FineGrainedMoE(nn.Module):
     def forward(
             self,
             x: Tensor,
-            return_routing: bool = False
+            return_routing: bool = False,
+            valid: Optional[Tensor] = None
     ) -> Tuple[Tensor, Optional[RouterStats]]:
         """Apply the layer to tokens.
 
@@ -356,6 +366,10 @@ class FineGrainedMoE(nn.Module):
             x (Tensor): ``[..., D]`` tokens (e.g. ``[B, L, D]``).
             return_routing (bool): Also fill ``RouterStats.entropy`` and
                 ``RouterStats.indices``. Defaults to False.
+            valid (Tensor, optional): ``[...]`` bool, False on tokens that
+                the load statistics (and so the balance loss) must leave
+                out, such as padding. Every token is still routed and
+                computed. Defaults to None (all valid).
 
         Returns:
             tuple[Tensor, RouterStats | None]: Output ``[..., D]`` and the
@@ -370,19 +384,26 @@ class FineGrainedMoE(nn.Module):
             out = self.shared(tokens) + self.b2  # [T, D]
         else:
             out = self.b2.expand_as(tokens).clone()  # [T, D], writable
-        stats = self._router_stats(indices, probs)
+        stats = self._router_stats(indices, probs, valid)
+        counts = stats.counts if valid is None else torch.bincount(
+            indices.reshape(-1), minlength=self.num_experts)  # [E], all
         run_experts = getattr(self, f'experts_{self.dispatch}')
-        out = run_experts(tokens, weights, indices, stats.counts,
-                          out)  # [T, D]
+        out = run_experts(tokens, weights, indices, counts, out)  # [T, D]
         if return_routing:
             stats = stats._replace(
                 entropy=self._router_entropy(probs).view(shape[:-1]),
                 indices=indices.view(*shape[:-1], self.top_k))
         return out.view(shape), stats
 
-    def _router_stats(self, indices: Tensor, probs: Tensor) -> RouterStats:
+    def _router_stats(self,
+                      indices: Tensor,
+                      probs: Tensor,
+                      valid: Optional[Tensor] = None) -> RouterStats:
         """``f`` (fraction of assignments, no grad), ``P`` (mean prob) and
-        the assignment counts."""
+        the assignment counts, over the ``valid`` tokens."""
+        if valid is not None:
+            keep = valid.reshape(-1)  # [T] bool
+            indices, probs = indices[keep], probs[keep]
         counts = torch.bincount(indices.reshape(-1),
                                 minlength=self.num_experts)  # [E]
         num_assign = indices.numel()

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from mmseg.registry import MODELS
-from mmfgmoe.models.layers import FineGrainedMoE
+from mmfgmoe.models.decode_heads import valid_tokens
+from mmfgmoe.models.layers import FineGrainedMoE, switch_balance_loss
 
 TASKS = ['semseg', 'depth', 'normals', 'edge']
 
@@ -40,6 +41,54 @@ def test_forward_shapes_and_router_stats():
               normals=(2, 3, 6, 8),
               edge=(2, 1, 6, 8))
     assert len(stats) == len(TASKS) * 2  # one per task MoE layer
+
+
+def test_router_stats_leave_out_padding_tokens():
+    head = _head().eval()
+    feats = _feats()  # 3x4 ViT-like grid -> 6x8 tokens over a 48x64 input
+    metas = [dict(img_shape=(48, 64), pad_shape=(48, 64)),
+             dict(img_shape=(24, 40), pad_shape=(48, 64))]
+    valid = valid_tokens(metas, (6, 8))
+    assert valid[0].all()
+    assert valid[1].sum() == 3 * 5 and valid[1, :3, :5].all()
+    with torch.no_grad():
+        _, stats = head.forward_with_stats(feats, metas)
+        _, routing = head.forward_routing(feats, metas)
+        _, everything = head.forward_with_stats(feats)
+    assert torch.equal(routing.valid, valid)
+    for masked, full in zip(stats, everything):
+        assert int(masked.counts.sum()) == int(valid.sum()) * 2  # top_k=2
+        assert int(full.counts.sum()) == valid.numel() * 2
+    for task in TASKS:
+        for record in routing.router_stats[task]:
+            assert int(record.counts.sum()) == int(valid.sum()) * 2
+
+
+def test_loss_balances_the_image_tokens(sample_factory):
+    head = _head(balance_loss_weight=1.)
+    feats = _feats()
+    samples = [sample_factory(TASKS, 48, 64, seed=i) for i in range(2)]
+    samples[1].set_metainfo(dict(img_shape=(24, 40), pad_shape=(48, 64)))
+    metas = [sample.metainfo for sample in samples]
+    loss = head.loss(feats, samples)['loss_moe_balance']
+    # Train-mode BN normalises with the batch statistics: same features.
+    _, image_only = head.forward_with_stats(feats, metas)
+    _, with_padding = head.forward_with_stats(feats)
+    torch.testing.assert_close(loss, switch_balance_loss(image_only))
+    assert not torch.allclose(loss, switch_balance_loss(with_padding))
+
+
+def test_checkpoint_loads_into_another_task_order():
+    # Every per-task weight is keyed by task name: a strict load into a
+    # config listing the tasks in another order predicts the same.
+    head = _head(tasks=['semseg', 'depth']).eval()
+    reordered = _head(tasks=['depth', 'semseg']).eval()
+    reordered.load_state_dict(head.state_dict())
+    feats = _feats()
+    with torch.no_grad():
+        want, got = head(feats), reordered(feats)
+    for task in ('semseg', 'depth'):
+        torch.testing.assert_close(got[task], want[task])
 
 
 def test_forward_routing_records_every_router_and_gate():

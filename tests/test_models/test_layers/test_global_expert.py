@@ -9,7 +9,7 @@ from mmfgmoe.models.layers import GlobalExpert
 
 def test_gate_in_unit_interval_and_depends_on_token_and_task():
     torch.manual_seed(0)
-    expert = GlobalExpert(16, num_tasks=3, hidden_channels=16)
+    expert = GlobalExpert(16, tasks=['a', 'b', 'c'], hidden_channels=16)
     x = torch.randn(2, 10, 16)
     out, scale = expert(x)
     assert out.shape == (3, 2, 10, 16) and scale.shape == (3, 2, 10, 1)
@@ -26,7 +26,7 @@ def test_gate_in_unit_interval_and_depends_on_token_and_task():
 
 
 def test_expert_computed_once_for_all_tasks():
-    expert = GlobalExpert(8, num_tasks=4, hidden_channels=8)
+    expert = GlobalExpert(8, tasks=['a', 'b', 'c', 'd'], hidden_channels=8)
     calls = []
     expert.experts[0].register_forward_hook(lambda *args: calls.append(1))
     expert(torch.randn(5, 8))
@@ -35,7 +35,7 @@ def test_expert_computed_once_for_all_tasks():
 
 def test_gate_can_close():
     """A very negative gate bias closes the transfer for every task."""
-    expert = GlobalExpert(8, num_tasks=2, hidden_channels=8)
+    expert = GlobalExpert(8, tasks=['a', 'b'], hidden_channels=8)
     with torch.no_grad():
         expert.gate_token.bias.fill_(-50.)
     out, scale = expert(torch.randn(4, 8))
@@ -44,7 +44,8 @@ def test_gate_can_close():
 
 def test_multiple_global_experts_softmax_times_scale():
     torch.manual_seed(0)
-    expert = GlobalExpert(8, num_tasks=2, hidden_channels=8, num_experts=3)
+    expert = GlobalExpert(8, tasks=['a', 'b'], hidden_channels=8,
+                          num_experts=3)
     x = torch.randn(6, 8)
     scale, mix = expert.gates(x)
     assert mix.shape == (2, 6, 3) and scale.shape == (2, 6, 1)
@@ -61,5 +62,19 @@ def test_multiple_global_experts_softmax_times_scale():
 
 
 def test_invalid_arguments():
-    with pytest.raises(ValueError, match='num_tasks'):
-        GlobalExpert(8, num_tasks=0, hidden_channels=8)
+    with pytest.raises(ValueError, match='distinct tasks'):
+        GlobalExpert(8, tasks=[], hidden_channels=8)
+    with pytest.raises(ValueError, match='distinct tasks'):
+        GlobalExpert(8, tasks=['a', 'a'], hidden_channels=8)
+
+
+def test_task_embeddings_follow_the_task_name_not_its_position():
+    torch.manual_seed(0)
+    expert = GlobalExpert(8, tasks=['semseg', 'depth'], hidden_channels=8)
+    swapped = GlobalExpert(8, tasks=['depth', 'semseg'], hidden_channels=8)
+    swapped.load_state_dict(expert.state_dict())
+    x = torch.randn(5, 8)
+    out, scale = expert(x)
+    out_swapped, scale_swapped = swapped(x)
+    torch.testing.assert_close(scale_swapped, scale.flip(0))
+    torch.testing.assert_close(out_swapped, out.flip(0))

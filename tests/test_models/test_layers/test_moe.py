@@ -183,6 +183,26 @@ def test_router_stats_counts_and_routing_on_request():
     assert 0 < float(entropy.min()) and float(entropy.max()) < math.log(8)
 
 
+def test_valid_mask_restricts_the_load_statistics_only():
+    # Padding tokens are routed and computed, but the balance statistics
+    # (f, P, counts) describe the valid tokens alone.
+    torch.manual_seed(0)
+    moe = FineGrainedMoE(16, num_experts=8, top_k=2, num_shared_experts=1)
+    x = torch.randn(2, 10, 16)
+    valid = torch.zeros(2, 10, dtype=torch.bool)
+    valid[0, :7] = valid[1, :3] = True
+    out_all, _ = moe(x)
+    out, stats = moe(x, valid=valid)
+    torch.testing.assert_close(out, out_all)
+    _, alone = moe(x[valid])  # the valid tokens on their own
+    assert torch.equal(stats.counts, alone.counts)
+    assert int(stats.counts.sum()) == 10 * 2
+    torch.testing.assert_close(stats.expert_fraction, alone.expert_fraction)
+    torch.testing.assert_close(stats.mean_prob, alone.mean_prob)
+    _, unmasked = moe(x)
+    assert not torch.equal(stats.counts, unmasked.counts)
+
+
 def test_dense_ffn_of_activated_width():
     moe = FineGrainedMoE(32,
                          num_experts=16,
@@ -260,3 +280,14 @@ def test_top1_router_learns_from_the_task_loss():
     with pytest.raises(ValueError, match='renormalize=False'):
         FineGrainedMoE(16, num_experts=4, top_k=1, renormalize=True)
     FineGrainedMoE(16, num_experts=1, top_k=1, renormalize=True)  # no choice
+
+
+def test_init_matches_the_dense_ffn_of_the_activated_width():
+    # Routed and shared layer-2 weights share the dense FFN's fan-in
+    # (activated_hidden = 6 * 64 = 384): U(-1/sqrt(384), 1/sqrt(384)).
+    torch.manual_seed(0)
+    moe = FineGrainedMoE(256, num_experts=16, top_k=4, num_shared_experts=2)
+    bound = 1 / math.sqrt(384)
+    for weight in (moe.w2.detach(), moe.shared.fc2.weight.detach()):
+        assert float(weight.abs().max()) <= bound
+        assert float(weight.abs().max()) > 0.95 * bound
