@@ -39,7 +39,7 @@ NYUD_PACKAGINGS = {
 class NYUDv2MultiTaskDataset(BaseMultiTaskDataset):
     """NYUD-v2 for multi-task dense prediction (795 train / 654 val).
 
-    Reads both public packagings (DESIGN.md §5), chosen by ``packaging`` or
+    Reads both public packagings (README, "Data"), chosen by ``packaging`` or
     detected from the image files of the first listed id:
 
     - ``nyudv2`` (``NYUDv2/``: InvPT, TaskPrompter, MLoRE):

@@ -85,7 +85,7 @@ NORMALS_VALID_CONTEXT_CLASSES: Dict[str, int] = {
 class PascalContextMultiTaskDataset(BaseMultiTaskDataset):
     """PASCAL-Context multi-task (``PASCAL_MT/``; 4998 train / 5105 val).
 
-    Files (DESIGN.md §5): ``ImageSets/Context/{split}.txt``,
+    Files (README, "Data"): ``ImageSets/Context/{split}.txt``,
     ``JPEGImages/<id>.jpg``; semseg ``semseg/VOC12/<id>.png`` if present
     else ``semseg/pascal-context/<id>.png`` (21 classes, 255 ignore); human
     parts from the PASCAL-Part struct ``human_parts/<id>.mat`` (person

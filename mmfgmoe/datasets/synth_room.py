@@ -3,7 +3,7 @@
 
 No real data set or pretrained weight can be downloaded on the machines this
 package is developed on, so it ships a generator whose labels all come from
-the same ray hits and therefore agree with each other (DESIGN.md §10):
+the same ray hits and therefore agree with each other (README, "The demo"):
 
 * A pinhole camera (OpenCV frame: x right, y down, z forward) looks into a
   box-shaped room (floor, walls, ceiling) holding furniture made of boxes,
@@ -23,7 +23,7 @@ the same ray hits and therefore agree with each other (DESIGN.md §10):
   ``numpy.random.default_rng((seed, split, index))``: one image does not
   depend on how many others are generated.
 
-The result is written in the real on-disk layouts (DESIGN.md §5) so the very
+The result is written in the real on-disk layouts (README, "Data") so the very
 same dataset classes read it: ``NYUDv2/`` (InvPT packaging), ``NYUD_MT/``
 (MTL-PyTorch packaging) and ``PASCAL_MT/`` (including PASCAL-Part ``.mat``
 files with the ``anno -> objects(class, class_ind, mask, parts(part_name,

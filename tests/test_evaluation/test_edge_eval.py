@@ -173,6 +173,22 @@ def test_metric_edge_path_with_ignore_and_workers():
         assert res[workers]['edge.odsF'] >= 100 * (1 - BSDS_NOISE)
 
 
+def _failing_edge_job(args):
+    raise ValueError('corrupt edge map')
+
+
+def test_metric_background_edge_error_names_the_sample(monkeypatch):
+    # The workers are forked after the patch, so they run the failing job.
+    import mmfgmoe.evaluation.metrics.multitask_metric as metric_module
+    monkeypatch.setattr(metric_module, '_edge_counts_job', _failing_edge_job)
+    gt = _rectangle().astype(np.int64)
+    metric = MultiTaskMetric(edge_workers=2, edge_thresholds=[0.5])
+    metric.process({}, [_edge_sample('room_0042', gt, gt).to_dict()])
+    with pytest.raises(RuntimeError,
+                       match="sample 'room_0042'.*corrupt edge map"):
+        metric.evaluate(1)
+
+
 def test_metric_edge_loss_backend():
     rng = np.random.default_rng(3)
     gt = (rng.random((8, 9)) > 0.8).astype(np.int64)

@@ -235,6 +235,16 @@ def test_output_dir_and_format_only(tmp_path, random_dataset):
     assert osp.isfile(osp.join(out, 'human_parts', 'room_0001.png'))
 
 
+def test_failed_prediction_write_is_an_error(tmp_path, random_dataset):
+    g, p = random_dataset[0]
+    out = tmp_path / 'preds'
+    (out / 'semseg' / 'room_0001.png').mkdir(parents=True)  # not writable
+    metric = MultiTaskMetric(output_dir=str(out), format_only=True)
+    metric.dataset_meta = META
+    with pytest.raises(OSError, match=r'semseg.*room_0001\.png'):
+        metric.process({}, [make_sample(g, p, 'room_0001').to_dict()])
+
+
 def test_clear_errors():
     with pytest.raises(ValueError, match='edge_backend'):
         MultiTaskMetric(edge_backend='matlab')

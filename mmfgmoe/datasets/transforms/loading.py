@@ -277,7 +277,7 @@ def read_pascal_parts(path: str, part_map: Dict[str, int],
     Returns:
         np.ndarray or None: uint8 [H, W]; None when the image has no person
         part at all (the loader then fills the map with ``fill_if_empty``,
-        255 = ignore, as DESIGN.md §5 asks).
+        255 = ignore, as the reference loaders do).
     """
     anno = _read_mat(path, 'anno')
     try:
@@ -400,6 +400,11 @@ class LoadMultiTaskAnnotations(BaseTransform):
             fill = info.pop('fill_if_empty', None)
             label = LABEL_READERS[reader](path, **info)
             if label is None:
+                if fill is None:
+                    raise ValueError(
+                        f'{path}: the {task} reader {reader!r} found no '
+                        'label and the annotation has no `fill_if_empty` '
+                        'value to stand in for it')
                 if img_shape is None:
                     raise ValueError(f'{path}: has no {task} label and the '
                                      'image is not loaded to size the '

@@ -1,7 +1,7 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """Geometric transforms that keep every task's label aligned with the image.
 
-The training protocol of the InvPT / MLoRE line (DESIGN.md §6): random scale,
+The training protocol of the InvPT / MLoRE line: random scale,
 random crop with ``cat_max_ratio``, horizontal flip, photometric distortion
 (image only: mmseg's ``PhotoMetricDistortion`` serves as is), padding with
 per-task ignore values. What differs from mmseg's single-task transforms:
@@ -73,7 +73,7 @@ class MultiTaskRandomResize(BaseTransform):
 
     Args:
         ratio_range (tuple[float, float]): Range the ratio is drawn from
-            uniformly. Defaults to (0.5, 2.0) (DESIGN.md §6).
+            uniformly. Defaults to (0.5, 2.0).
         interpolation (str): Image interpolation of ``mmcv.imresize``.
             Defaults to 'bilinear'.
     """
@@ -165,7 +165,6 @@ class MultiTaskRandomCrop(BaseTransform):
         self.ignore_index = ignore_index
         self.max_tries = max_tries
 
-    @cache_randomness
     def _random_bbox(self, shape: Tuple[int, int]) -> Tuple[int, int, int,
                                                             int]:
         margin_h = max(shape[0] - self.crop_size[0], 0)
@@ -175,6 +174,9 @@ class MultiTaskRandomCrop(BaseTransform):
         return (y0, min(y0 + self.crop_size[0], shape[0]), x0,
                 min(x0 + self.crop_size[1], shape[1]))
 
+    # The whole retry loop is one random draw: mmcv's shared-randomness mode
+    # (``cache_random_params``) caches this result, not each try.
+    @cache_randomness
     def _choose_bbox(self, results: dict) -> Tuple[int, int, int, int]:
         shape = results['img'].shape[:2]
         bbox = self._random_bbox(shape)
@@ -283,6 +285,11 @@ class MultiTaskPad(BaseTransform):
     Each label is padded with its task's ``pad_value`` from
     :data:`TASK_SPECS` (255 ignore, depth 0 = invalid, normals 0 = invalid),
     unless ``label_pad_values`` overrides it.
+
+    Our configs do not use it for training: ``MultiTaskDataPreProcessor``
+    pads each batch after normalisation, with the mean colour as at test
+    time, and records the padding for the balance loss. A pipeline pad puts
+    raw ``pad_val`` pixels (black by default) into the crops instead.
 
     Required keys: ``img``, ``gt_*``. Modified keys: ``img``, ``img_shape``,
     ``gt_*``. Added keys: ``pad_shape``, ``pad_fixed_size``,

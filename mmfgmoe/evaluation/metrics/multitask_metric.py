@@ -102,7 +102,10 @@ def _write_prediction(out_dir: str, task: str, name: str,
         img = rgb.transpose(1, 2, 0)[..., ::-1]  # cv2 writes BGR
     else:  # edge, saliency
         img = _to_uint8(pred)
-    cv2.imwrite(osp.join(task_dir, f'{name}.png'), np.ascontiguousarray(img))
+    path = osp.join(task_dir, f'{name}.png')
+    if not cv2.imwrite(path, np.ascontiguousarray(img)):
+        raise OSError(f'MultiTaskMetric: could not write the {task} '
+                      f'prediction {path}')
 
 
 def _edge_thresholds(spec: Union[int, Sequence[float]]) -> np.ndarray:
@@ -283,6 +286,7 @@ class MultiTaskMetric(BaseMetric):
         self._num_processed = 0
         self._executor: Optional[ProcessPoolExecutor] = None
         self._pending: deque = deque()
+        self._job_names: Dict[Future, str] = {}  # edge job -> sample name
 
     # ------------------------------------------------------------------ #
     # configuration helpers
@@ -380,7 +384,7 @@ class MultiTaskMetric(BaseMetric):
                         f'`{spec.pred_field}` of sample {name!r} has NaN/Inf '
                         'values (a diverged model?)')
                 try:
-                    result[task] = self._stats(task, pred, gt)
+                    result[task] = self._stats(task, pred, gt, name)
                 except ValueError as err:
                     raise ValueError(
                         f'MultiTaskMetric: {task} of sample {name!r} '
@@ -395,7 +399,8 @@ class MultiTaskMetric(BaseMetric):
             if pred is not None:
                 _write_prediction(self.output_dir, task, name, pred)
 
-    def _stats(self, task: str, pred: torch.Tensor, gt: torch.Tensor) -> Any:
+    def _stats(self, task: str, pred: torch.Tensor, gt: torch.Tensor,
+               name: str) -> Any:
         if task in ('semseg', 'human_parts'):
             return confusion_matrix(pred, gt, self._class_count(task),
                                     self.ignore_index)
@@ -412,10 +417,10 @@ class MultiTaskMetric(BaseMetric):
             if self.edge_backend == 'loss':
                 return edge_bce_stats(pred, gt, self.ignore_index,
                                       self.edge_loss_eps)
-            return self._edge(pred, gt)
+            return self._edge(pred, gt, name)
         raise ValueError(f'unknown task {task!r}')
 
-    def _edge(self, pred: torch.Tensor, gt: torch.Tensor) -> Any:
+    def _edge(self, pred: torch.Tensor, gt: torch.Tensor, name: str) -> Any:
         if pred.shape != gt.shape:
             raise ValueError(f'prediction shape {tuple(pred.shape)} differs '
                              f'from label shape {tuple(gt.shape)}')
@@ -437,19 +442,31 @@ class MultiTaskMetric(BaseMetric):
                 mp_context=multiprocessing.get_context('fork'))
         # Keep at most two queued images per worker so memory stays bounded.
         while len(self._pending) >= 2 * self.edge_workers:
-            self._pending.popleft().result()
+            self._edge_result(self._pending.popleft())
         future = self._executor.submit(_edge_counts_job, args)
         self._pending.append(future)
+        self._job_names[future] = name
         return future
+
+    def _edge_result(self, future: Future) -> Any:
+        """The counts of a background edge job; its error names the
+        sample."""
+        try:
+            return future.result()
+        except Exception as err:
+            raise RuntimeError(
+                f'MultiTaskMetric: edge evaluation of sample '
+                f'{self._job_names[future]!r} failed: {err!r}') from err
 
     def _resolve_pending(self) -> None:
         """Replace edge futures in ``self.results`` by their counts."""
         try:
             for result in self.results:
                 if isinstance(result.get('edge'), Future):
-                    result['edge'] = result['edge'].result()
+                    result['edge'] = self._edge_result(result['edge'])
         finally:
             self._pending.clear()
+            self._job_names.clear()
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
                 self._executor = None

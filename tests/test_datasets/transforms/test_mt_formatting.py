@@ -47,3 +47,15 @@ def test_load_annotations_needs_ann_info():
     with pytest.raises(ValueError, match='unknown task'):
         TRANSFORMS.build(dict(type='LoadMultiTaskAnnotations',
                               tasks=['segmentation']))
+
+
+def test_load_annotations_reader_without_label_or_fill(monkeypatch):
+    from mmfgmoe.datasets.transforms.loading import LABEL_READERS
+    monkeypatch.setitem(LABEL_READERS, 'no_label', lambda path: None)
+    t = TRANSFORMS.build(dict(type='LoadMultiTaskAnnotations'))
+    results = dict(img=np.zeros((4, 4, 3), np.uint8), tasks=['human_parts'],
+                   ann_info=dict(human_parts=dict(path='parts/a.mat',
+                                                  reader='no_label')))
+    with pytest.raises(ValueError, match=r'parts/a\.mat.*human_parts.*'
+                       r'fill_if_empty'):
+        t(results)

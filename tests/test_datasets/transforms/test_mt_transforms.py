@@ -235,6 +235,27 @@ def test_cat_max_ratio():
                     cat_max_ratio=0))
 
 
+def test_crop_retries_under_shared_randomness():
+    # mmcv's cache_random_params (TransformBroadcaster's shared random
+    # parameters) caches one random draw per call: the crop's retries for
+    # cat_max_ratio must be inside it, and every view gets the same crop.
+    from mmcv.transforms.utils import cache_random_params
+    cls = np.zeros((40, 40), np.int64)  # one class: every try fails
+    t = _build(dict(type='MultiTaskRandomCrop', crop_size=(20, 20),
+                    cat_max_ratio=0.75))
+    def results():
+        out = _results(cls)
+        out['img'] = np.arange(40 * 40 * 3, dtype=np.float32).reshape(
+            40, 40, 3)  # every pixel different: the crop is identifiable
+        return out
+
+    with cache_random_params(t):
+        first = t(results())['img']
+        second = t(results())['img']
+    assert first.shape[:2] == (20, 20)
+    assert np.array_equal(first, second)
+
+
 @SETTINGS
 @given(cls=class_maps, seed=st.integers(0, 2**31 - 1))
 def test_full_training_pipeline(cls, seed):
