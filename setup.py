@@ -31,7 +31,7 @@ setup(
     long_description=open(osp.join(HERE, 'README.md'), encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     license='Apache License 2.0',
-    python_requires='>=3.9',
+    python_requires='>=3.10',
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
     include_package_data=True,
     install_requires=parse_requirements('runtime.txt'),

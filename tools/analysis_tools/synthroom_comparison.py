@@ -10,8 +10,8 @@ the single-task decoders, trainable parameters) and a PNG plot.
         --encoder work_dirs/demo/pretrain/iter_500.pth --iters 500 \\
         --out work_dirs/synthroom_comparison
 
-Every variant is the demo config plus head switches (one head, DESIGN.md
-§4.8), so differences come from the decoder alone.
+Every variant is the demo config plus head switches (one head with
+switches, README "Model"), so differences come from the decoder alone.
 """
 import argparse
 import json
