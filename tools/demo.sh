@@ -44,17 +44,22 @@ for split in finetune pretrain; do
 done
 
 ENCODER="$OUT/pretrain/iter_${PRETRAIN_ITERS}.pth"
+PRETRAIN_CONFIG=configs/demo/vit-tiny_synth-room-pretrain.py
+# The resolved config (pipeline, model, schedule) is part of what made the
+# cached encoder: a changed one is not silently reused.
+pretrain_cfg=$("$PYTHON" tools/misc/print_config.py "$PRETRAIN_CONFIG" | sha256sum | cut -c1-12)
+PRETRAIN_PARAMS="$PRETRAIN_DATA --iters $PRETRAIN_ITERS --config $pretrain_cfg"
 step "2/5 encoder pre-training ($PRETRAIN_ITERS iterations, whole network trains)"
-if check_stamp "$OUT/pretrain" demo_params "$PRETRAIN_DATA --iters $PRETRAIN_ITERS" 'DEMO_DIR' \
+if check_stamp "$OUT/pretrain" demo_params "$PRETRAIN_PARAMS" 'DEMO_DIR' \
         && [[ -f "$ENCODER" ]]; then
     echo "cached: $ENCODER"
 else
-    "$PYTHON" tools/train.py configs/demo/vit-tiny_synth-room-pretrain.py \
+    "$PYTHON" tools/train.py "$PRETRAIN_CONFIG" \
         --work-dir "$OUT/pretrain" --cfg-options $(loader_opts "$DATA/pretrain/NYUDv2") \
         train_cfg.max_iters="$PRETRAIN_ITERS" \
         "param_scheduler.0.end=$PRETRAIN_ITERS" \
         default_hooks.checkpoint.interval="$PRETRAIN_ITERS"
-    echo "$PRETRAIN_DATA --iters $PRETRAIN_ITERS" > "$OUT/pretrain/demo_params"
+    echo "$PRETRAIN_PARAMS" > "$OUT/pretrain/demo_params"
 fi
 
 step "3/5 FGMoE decoder fine-tuning on the frozen encoder ($FINETUNE_ITERS iterations)"
