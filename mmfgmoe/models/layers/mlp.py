@@ -1,10 +1,8 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
-"""A two-layer MLP usable on token (``[..., C]``) and map (``[B, C, H, W]``)
-tensors.
+"""A two-layer MLP on tokens (``[..., C]``).
 
 Reference: the ``Mlp`` of timm (``timm.layers.mlp``): one class, the layer
-types injected (``act_layer``), a switch between ``nn.Linear`` (channels last)
-and a 1x1 ``nn.Conv2d`` (channels first).
+types injected (``act_layer``).
 """
 from typing import Callable, Optional, Tuple, Union
 
@@ -34,9 +32,6 @@ class Mlp(nn.Module):
             string). Defaults to :class:`torch.nn.GELU`.
         bias (bool | tuple[bool, bool]): Bias of the first / second layer.
             Defaults to True.
-        use_conv (bool): Use 1x1 convolutions so the MLP takes ``[B, C, H, W]``
-            maps; otherwise linear layers on ``[..., C]`` tokens. Defaults to
-            False.
     """
 
     def __init__(self,
@@ -44,29 +39,22 @@ class Mlp(nn.Module):
                  hidden_channels: int,
                  out_channels: Optional[int] = None,
                  act_layer: Callable[[], nn.Module] = nn.GELU,
-                 bias: Union[bool, Tuple[bool, bool]] = True,
-                 use_conv: bool = False) -> None:
+                 bias: Union[bool, Tuple[bool, bool]] = True) -> None:
         super().__init__()
         out_channels = out_channels or in_channels
         bias1, bias2 = _pair(bias)
-        if use_conv:
-            self.fc1 = nn.Conv2d(in_channels, hidden_channels, 1, bias=bias1)
-            self.fc2 = nn.Conv2d(hidden_channels, out_channels, 1, bias=bias2)
-        else:
-            self.fc1 = nn.Linear(in_channels, hidden_channels, bias=bias1)
-            self.fc2 = nn.Linear(hidden_channels, out_channels, bias=bias2)
+        self.fc1 = nn.Linear(in_channels, hidden_channels, bias=bias1)
+        self.fc2 = nn.Linear(hidden_channels, out_channels, bias=bias2)
         self.act = act_layer()
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
         self.out_channels = out_channels
-        self.use_conv = use_conv
 
     def forward(self, x: Tensor) -> Tensor:
         """Args:
-            x (Tensor): ``[..., C_in]`` tokens, or ``[B, C_in, H, W]`` when
-                ``use_conv``.
+            x (Tensor): ``[..., C_in]`` tokens.
 
         Returns:
-            Tensor: ``[..., C_out]`` or ``[B, C_out, H, W]``.
+            Tensor: ``[..., C_out]``.
         """
         return self.fc2(self.act(self.fc1(x)))
