@@ -16,8 +16,8 @@ from mmengine.runner import Runner, load_checkpoint
 
 import mmfgmoe  # noqa: F401  (registers every mmfgmoe module in mmseg's registries)
 from mmfgmoe.compat import check_local_checkpoint
-from mmfgmoe.utils.cli import (add_common_args, load_config,
-                               setup_cpu_distributed)
+from mmfgmoe.utils.cli import (add_common_args, destroy_process_group,
+                               load_config, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -102,6 +102,7 @@ def main() -> None:
             json.dump({k: float(v) if hasattr(v, '__float__') else v
                        for k, v in metrics.items()}, f, indent=2)
         runner.logger.info(f'metrics written to {path}')
+    destroy_process_group()
 
 
 if __name__ == '__main__':

@@ -7,8 +7,8 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import mmfgmoe  # noqa: F401  (registers every mmfgmoe module in mmseg's registries)
-from mmfgmoe.utils.cli import (add_common_args, load_config,
-                               setup_cpu_distributed)
+from mmfgmoe.utils.cli import (add_common_args, destroy_process_group,
+                               load_config, setup_cpu_distributed)
 from mmseg.registry import RUNNERS
 
 
@@ -50,6 +50,7 @@ def main() -> None:
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.train()
+    destroy_process_group()
 
 
 if __name__ == '__main__':

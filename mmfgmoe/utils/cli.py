@@ -110,3 +110,15 @@ def setup_cpu_distributed(cfg: Config) -> None:
         return
     backend = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend', 'gloo')
     dist.init_process_group(backend=backend)
+
+
+def destroy_process_group() -> None:
+    """Tear down the process group, if any, when a tool has finished.
+
+    Left to interpreter shutdown, a gloo group's worker threads can abort
+    the process ("terminate called without an active exception", exit -6;
+    pytorch/pytorch#190489), so a run that finished fails under torchrun.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -69,3 +69,16 @@ def test_revert_sync_bn_cfg_nested():
     assert cfg['a'] == dict(type='BN', requires_grad=True)
     assert cfg['b'] == [dict(norm_cfg=dict(type='BN')), dict(type='LN')]
     assert cfg['c'][0] == dict(type='BN')
+
+
+def test_destroy_process_group_tears_down_and_is_a_no_op_without_one(
+        tmp_path):
+    import torch.distributed as dist
+
+    from mmfgmoe.utils.cli import destroy_process_group
+    destroy_process_group()  # no group: nothing to do
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
+                            rank=0, world_size=1)
+    assert dist.is_initialized()
+    destroy_process_group()
+    assert not dist.is_initialized()
