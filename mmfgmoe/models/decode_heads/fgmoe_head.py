@@ -397,8 +397,6 @@ class FGMoEHead(BaseModule):
         hw_shape = tuple(first.shape[2:])
         global_gate = None if gate is None else gate.reshape(
             len(self.tasks), first.shape[0], *hw_shape)  # [T, B, H, W]
-        if valid is not None:
-            valid = valid.view(-1, *hw_shape)  # [B, H, W]
         return logits, HeadRouting(stats, global_gate, hw_shape, valid)
 
     def _forward(
@@ -410,14 +408,15 @@ class FGMoEHead(BaseModule):
                Optional[Tensor], Optional[Tensor]]:
         """Logits per task, router statistics per task (block order), the
         global gate ``[T, B, L, 1]`` (None without a global expert) and the
-        valid-token mask ``[B, L]`` (None without metas)."""
+        valid-token mask ``[B, H, W]`` (None without metas)."""
         x = self.aggregate(inputs)  # [B, D, H, W]
         batch, channels, height, width = x.shape
         tokens = x.flatten(2).transpose(1, 2)  # [B, L, D]
-        valid = None
+        valid = token_valid = None
         if batch_img_metas is not None:
-            valid = valid_tokens(batch_img_metas, (height, width)).to(
-                x.device).flatten(1)  # [B, L]
+            valid = valid_tokens(batch_img_metas,
+                                 (height, width)).to(x.device)  # [B, H, W]
+            token_valid = valid.flatten(1)  # [B, L]
         global_out = global_gate = None
         if self.global_expert is not None:
             global_out, global_gate = self.global_expert(
@@ -427,7 +426,7 @@ class FGMoEHead(BaseModule):
             y, stats[task] = tokens, []
             for block in self.branches[task]:
                 y, block_stats = block(y, (height, width), return_routing,
-                                       valid)  # [B, L, D]
+                                       token_valid)  # [B, L, D]
                 if block_stats is not None:
                     stats[task].append(block_stats)
             if global_out is not None:

@@ -60,7 +60,6 @@ class GlobalExpert(nn.Module):
         task_embed_dims = task_embed_dims or embed_dims
         self.embed_dims = embed_dims
         self.tasks = list(tasks)
-        self.num_tasks = len(self.tasks)
         self.num_experts = num_experts
         self.experts = nn.ModuleList(
             Mlp(embed_dims, hidden_channels, act_layer=act_layer)
@@ -92,7 +91,7 @@ class GlobalExpert(nn.Module):
         task_embed = torch.stack([self.task_embed[t]
                                   for t in self.tasks])  # [T, d_e]
         task_logits = self.gate_task(task_embed)  # [T, n_logits]
-        view = (self.num_tasks, ) + (1, ) * (x.dim() - 1) + (-1, )
+        view = (len(self.tasks), ) + (1, ) * (x.dim() - 1) + (-1, )
         logits = token_logits.unsqueeze(0) + task_logits.view(
             view)  # [T, ..., n_logits]
         if self.num_experts == 1:
