@@ -24,7 +24,12 @@ This module keeps the check on and fixes both:
 * it re-registers mmengine's local-file and http(s) checkpoint schemes (the
   public ``CheckpointLoader.register_scheme`` hook, no patched site-packages)
   with loaders that always pass ``weights_only=True`` and turn torch's
-  "Unsupported global" into an error that names the file and the global.
+  "Unsupported global" into an error that names the file and the global;
+* it does the same for the model-zoo names (``torchvision://``,
+  ``modelzoo://``, ``open-mmlab://``, ``openmmlab://``, ``mmcls://``):
+  mmengine resolves them to an http(s) URL and downloads it with its own
+  unchecked loader, we resolve them with mmengine's tables and load the URL
+  (or the file under ``MMENGINE_HOME``) with ours.
 
 Never set ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``. To load a checkpoint you trust
 that holds other types, allow-list those types yourself with
@@ -32,6 +37,7 @@ that holds other types, allow-list those types yourself with
 """
 import copyreg
 import os
+import os.path as osp
 import pickle
 import re
 from typing import Any, Callable, List, Optional
@@ -40,9 +46,14 @@ import numpy as np
 import torch
 from mmengine.dist import get_dist_info
 from mmengine.logging import HistoryBuffer
-from mmengine.runner.checkpoint import CheckpointLoader
+from mmengine.runner.checkpoint import (CheckpointLoader, _get_mmengine_home,
+                                        _process_mmcls_checkpoint,
+                                        get_deprecated_model_names,
+                                        get_external_models, get_mmcls_models,
+                                        get_torchvision_models)
 
-__all__ = ['SAFE_CHECKPOINT_GLOBALS', 'UnsafeCheckpointError',
+__all__ = ['SAFE_CHECKPOINT_GLOBALS', 'MODEL_ZOO_PREFIXES',
+           'UnsafeCheckpointError',
            'check_local_checkpoint',
            'load_checkpoint_file']
 
@@ -165,6 +176,41 @@ def _load_from_http(filename: str,
     return checkpoint
 
 
+def _model_zoo_location(filename: str) -> str:
+    """The URL (or path relative to ``MMENGINE_HOME``) that mmengine's
+    tables give a model-zoo name such as ``mmcls://vit-base-p16``."""
+    scheme, name = filename.split('://', 1)
+    if scheme in ('modelzoo', 'torchvision'):
+        table = get_torchvision_models()
+    elif scheme == 'mmcls':
+        table = get_mmcls_models()
+    else:  # open-mmlab, openmmlab
+        table = get_external_models()
+        name = get_deprecated_model_names().get(name, name)
+    if name not in table:
+        raise KeyError(f'checkpoint {filename!r}: mmengine knows no '
+                       f'{scheme}:// model named {name!r}')
+    return table[name]
+
+
+def _load_from_model_zoo(filename: str, map_location: Any = None) -> Any:
+    location = _model_zoo_location(filename)
+    if location.startswith(('http://', 'https://')):
+        checkpoint = _load_from_http(location, map_location)
+    else:
+        checkpoint = _load_from_local(
+            osp.join(_get_mmengine_home(), location), map_location)
+    if filename.startswith('mmcls://'):
+        checkpoint = _process_mmcls_checkpoint(checkpoint)
+    return checkpoint
+
+
+#: The model-zoo schemes whose mmengine loaders download without the check.
+MODEL_ZOO_PREFIXES = ('modelzoo://', 'torchvision://', 'open-mmlab://',
+                      'openmmlab://', 'mmcls://')
+
 CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
 CheckpointLoader.register_scheme(
     prefixes=('http://', 'https://'), loader=_load_from_http, force=True)
+CheckpointLoader.register_scheme(
+    prefixes=MODEL_ZOO_PREFIXES, loader=_load_from_model_zoo, force=True)

@@ -116,3 +116,39 @@ def test_http_checkpoint_is_loaded_weights_only(http_dir, tmp_path):
     with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
         _load_checkpoint(f'{url}/evil.pth', map_location='cpu')
     assert not osp.exists(marker)
+
+
+def test_model_zoo_names_are_loaded_weights_only(http_dir, tmp_path,
+                                                 monkeypatch):
+    """``open-mmlab://`` names resolve through mmengine's table (extended by
+    ``$MMENGINE_HOME/open_mmlab.json``) to a URL or a file, both loaded by our
+    checked loaders."""
+    import json
+    srv_dir, url = http_dir
+    home = tmp_path / 'mmengine_home'
+    home.mkdir()
+    monkeypatch.setenv('MMENGINE_HOME', str(home))
+    torch.save(_mmengine_like_checkpoint(), str(home / 'good.pth'))
+    marker = str(tmp_path / 'pwned')
+    torch.save(dict(payload=_RunsCode(marker)), str(srv_dir / 'evil.pth'))
+    (home / 'open_mmlab.json').write_text(
+        json.dumps(dict(good_local='good.pth', evil_url=f'{url}/evil.pth')))
+
+    ckpt = _load_checkpoint('open-mmlab://good_local', map_location='cpu')
+    assert ckpt['meta']['iter'] == 3
+    with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
+        _load_checkpoint('openmmlab://evil_url', map_location='cpu')
+    assert not osp.exists(marker)
+    with pytest.raises(KeyError, match="no open-mmlab:// model named 'nope'"):
+        _load_checkpoint('open-mmlab://nope', map_location='cpu')
+
+
+@pytest.mark.parametrize('name', [
+    'torchvision://resnet50', 'modelzoo://resnet50', 'open-mmlab://x',
+    'openmmlab://x', 'mmcls://x', 'http://h/x.pth', 'https://h/x.pth',
+    '/tmp/x.pth'
+])
+def test_every_downloading_scheme_uses_a_checked_loader(name):
+    from mmengine.runner.checkpoint import CheckpointLoader
+    loader = CheckpointLoader._get_checkpoint_loader(name)
+    assert loader.__module__ == 'mmfgmoe.compat', (name, loader)
