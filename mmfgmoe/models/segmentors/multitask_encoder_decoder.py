@@ -51,6 +51,15 @@ TASK_PREDICTORS: Dict[str, Callable[[Tensor],
                                                     saliency=_probability)
 
 
+def _pretrained_cfg(init_cfg: OptMultiConfig) -> Optional[dict]:
+    """The ``type='Pretrained'`` entry of an ``init_cfg`` (dict or list)."""
+    cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    for cfg in cfgs:
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            return cfg
+    return None
+
+
 def unflip(task: str, pred: Tensor, direction: str) -> Tensor:
     """Undo a flip on one task's ``[C, H, W]`` (or ``[B, C, H, W]``) map.
 
@@ -112,8 +121,11 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         train_cfg (dict, optional): Passed to the head. Defaults to None.
         test_cfg (dict, optional): ``mode='whole'`` (the only mode).
         data_preprocessor (dict, optional): Data preprocessor config.
-        pretrained (str, optional): Backbone checkpoint (sets the backbone's
-            ``init_cfg``). Defaults to None.
+        pretrained (str, optional): Classifier checkpoint whose backbone
+            weights start with ``backbone.`` (mmpretrain's layout); sets the
+            backbone's ``init_cfg`` with that prefix. For a bare backbone
+            state dict set ``backbone.init_cfg`` without ``prefix``.
+            Defaults to None.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -131,7 +143,8 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         if pretrained is not None:
             backbone = dict(backbone,
                             init_cfg=dict(type='Pretrained',
-                                          checkpoint=pretrained))
+                                          checkpoint=pretrained,
+                                          prefix='backbone.'))
         self.backbone = MODELS.build(backbone)
         self.decode_head = MODELS.build(decode_head)
         self.tasks: List[str] = list(self.decode_head.tasks)
@@ -153,6 +166,49 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
                 'set model.backbone.frozen_stages=-1 (or fewer stages) and '
                 'give it a learning rate: our schedules set optim_wrapper.'
                 'paramwise_cfg.custom_keys.backbone.lr_mult=0')
+
+    def init_weights(self) -> None:
+        """Initialise; a frozen backbone must get every weight from its
+        ``Pretrained`` checkpoint.
+
+        mmengine loads a ``Pretrained`` ``init_cfg`` with ``strict=False`` and
+        only logs the keys it could not match (a wrong ``prefix`` matches
+        none), so a frozen backbone would silently stay random for the whole
+        schedule.
+
+        Raises:
+            ValueError: naming the checkpoint and the backbone weights it
+                lacks, when the backbone is frozen.
+        """
+        checkpoint = _pretrained_cfg(self.backbone.init_cfg)
+        if not self.freeze_backbone or checkpoint is None:
+            super().init_weights()
+            return
+        loads: List[List[str]] = []  # missing keys of each load
+
+        def record(module, incompatible_keys) -> None:
+            loads.append(list(incompatible_keys.missing_keys))
+
+        handle = self.backbone.register_load_state_dict_post_hook(record)
+        try:
+            super().init_weights()
+        finally:
+            handle.remove()
+        missing = [
+            key for keys in loads for key in keys
+            if 'num_batches_tracked' not in key
+        ]
+        if missing:
+            total = len(self.backbone.state_dict())
+            raise ValueError(
+                f'model.backbone.init_cfg: checkpoint '
+                f"{checkpoint['checkpoint']!r} (prefix="
+                f"{checkpoint.get('prefix')!r}) lacks {len(missing)} of the "
+                f'{total} backbone weights, e.g. {missing[:5]}; with '
+                'freeze_backbone=True they would stay random for the whole '
+                "training. mmpretrain classifier checkpoints keep the "
+                "backbone under prefix='backbone.'; a bare backbone state "
+                'dict takes no prefix.')
 
     def _freeze(self) -> None:
         """Freeze every backbone parameter and put it in eval mode."""

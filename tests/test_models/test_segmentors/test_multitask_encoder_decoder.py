@@ -123,6 +123,50 @@ def test_unfreezing_a_backbone_frozen_by_its_config_is_refused(model_cfg):
         _build(cfg)
 
 
+def _classifier_checkpoint(model_cfg, path, drop=()):
+    """An mmpretrain-style classifier checkpoint (``backbone.*`` and
+    ``head.*`` keys) of the tiny backbone, with recognisable values."""
+    backbone = _build(model_cfg(['semseg'])).backbone
+    state = {f'backbone.{k}': torch.full_like(v, 0.5)
+             for k, v in backbone.state_dict().items() if k not in drop}
+    state['head.fc.weight'] = torch.zeros(10, 32)
+    torch.save(dict(state_dict=state, meta=dict()), str(path))
+    return str(path)
+
+
+def test_pretrained_loads_the_backbone_of_a_classifier_checkpoint(
+        model_cfg, tmp_path):
+    cfg = model_cfg(['semseg'])
+    cfg['pretrained'] = _classifier_checkpoint(model_cfg, tmp_path / 'c.pth')
+    model = _build(cfg)
+    model.init_weights()
+    for key, value in model.backbone.state_dict().items():
+        assert torch.all(value == 0.5), key
+
+
+def test_frozen_backbone_refuses_a_checkpoint_that_misses_weights(
+        model_cfg, tmp_path):
+    # No prefix: mmengine matches none of the backbone.* keys (strict=False)
+    # and would only log them.
+    cfg = model_cfg(['semseg'])
+    cfg['backbone']['init_cfg'] = dict(
+        type='Pretrained',
+        checkpoint=_classifier_checkpoint(model_cfg, tmp_path / 'c.pth'))
+    with pytest.raises(ValueError, match=r"c\.pth.*prefix=None.*lacks"):
+        _build(cfg).init_weights()
+    # One weight missing: named.
+    cfg['backbone']['init_cfg'] = dict(
+        type='Pretrained',
+        prefix='backbone.',
+        checkpoint=_classifier_checkpoint(model_cfg, tmp_path / 'd.pth',
+                                          drop=('ln1.weight', )))
+    with pytest.raises(ValueError, match=r"lacks 1 of .*'ln1\.weight'"):
+        _build(cfg).init_weights()
+    # A backbone that trains anyway only gets mmengine's warning.
+    cfg['freeze_backbone'] = False
+    _build(cfg).init_weights()
+
+
 @pytest.mark.parametrize('tasks',
                          [['semseg', 'normals'], ['depth'], ALL_PASCAL])
 def test_any_task_subset_trains(model_cfg, batch_factory, tasks):
