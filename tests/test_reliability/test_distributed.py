@@ -89,3 +89,39 @@ def test_dist_train_empty_expert_and_dist_test(synth_nyud_root, tmp_path):
     dist_metrics, single_metrics = _metrics(dist_dir), _metrics(single_dir)
     assert len(single_metrics) >= 10 and 'edge.odsF' in single_metrics
     assert dist_metrics == single_metrics
+
+
+@pytest.mark.skipif(not torch.distributed.is_gloo_available(),
+                    reason='torch built without gloo')
+def test_dist_non_finite_loss_on_one_rank_stops_every_rank(
+        synth_nyud_root, tmp_path):
+    """Rank 1's loss turns NaN at the checkpoint iteration: DDP averages its
+    NaN gradient into rank 0's weights, so rank 0 must stop too instead of
+    saving them."""
+    iters = 2
+    config = tiny_config(
+        synth_nyud_root,
+        str(tmp_path / 'nan.py'),
+        max_iters=iters,
+        extra=dict(custom_imports=dict(imports=['mmfgmoe', '_nan_on_rank'],
+                                       allow_failed_imports=False),
+                   custom_hooks=[
+                       dict(type='NaNLossOnRankHook',
+                            rank=1,
+                            iteration=iters - 1)
+                   ],
+                   train_cfg=dict(val_interval=1000)))
+    work_dir = str(tmp_path / 'train')
+    proc = run_tool(osp.join(ROOT, 'tools', 'dist_train.sh'),
+                    config,
+                    '2',
+                    '--work-dir',
+                    work_dir,
+                    timeout=DIST_TIMEOUT,
+                    env=_dist_env(),
+                    check=False)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0, log[-3000:]
+    assert (f'non-finite loss at iteration {iters}: on rank(s) [1] (this '
+            'rank 0 is finite)') in log, log[-3000:]
+    assert not osp.exists(osp.join(work_dir, f'iter_{iters}.pth'))

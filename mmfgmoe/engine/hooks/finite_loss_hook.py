@@ -4,6 +4,7 @@ import math
 from typing import Dict, Optional, Union
 
 import torch
+from mmengine.dist import all_reduce, get_dist_info
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
@@ -43,7 +44,9 @@ class FiniteLossHook(Hook):
 
     Its priority is ``VERY_HIGH``, so it runs before the checkpoint hook of
     the same iteration: weights updated with a non-finite gradient are never
-    saved as a checkpoint.
+    saved as a checkpoint. In distributed training every rank stops, not only
+    the one whose loss is not finite: DDP has already averaged its non-finite
+    gradient into every replica, and rank 0 would otherwise save them.
 
     Args:
         interval (int): Check every ``interval`` iterations. Defaults to 1
@@ -80,15 +83,25 @@ class FiniteLossHook(Hook):
         if not outputs or not self.every_n_train_iters(runner, self.interval):
             return
         bad = _non_finite(outputs, self.key_filter)
-        if not bad:
+        rank, world_size = get_dist_info()
+        bad_ranks = torch.zeros(world_size, dtype=torch.int32)
+        bad_ranks[rank] = int(bool(bad))
+        if world_size > 1:
+            all_reduce(bad_ranks)  # every rank learns which ranks failed
+        if not bad_ranks.any():
             return
-        total = bad.pop('loss', None)
-        parts = [f'{k}={v}' for k, v in bad.items()]
-        if total is not None:
-            parts.append(f'(total loss={total})')
         iteration = runner.iter + 1
+        if bad:
+            total = bad.pop('loss', None)
+            parts = [f'{k}={v}' for k, v in bad.items()]
+            if total is not None:
+                parts.append(f'(total loss={total})')
+            what = ' '.join(parts)
+        else:
+            failed = bad_ranks.nonzero().flatten().tolist()
+            what = f'on rank(s) {failed} (this rank {rank} is finite)'
         raise FloatingPointError(
             f'FiniteLossHook: non-finite loss at iteration {iteration}: '
-            f'{" ".join(parts)}. Training stopped; the last checkpoint '
+            f'{what}. Training stopped; the last checkpoint '
             'before this iteration is intact. Look for a too large learning '
             'rate, a loss weight or labels that are not finite.')
