@@ -26,7 +26,7 @@ test_dataloader = val_dataloader
 # Flip test-time augmentation (python tools/test.py ... --tta): the image is
 # flipped before the labels are loaded, the model flips predictions back.
 tta_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='TestTimeAug',
          transforms=[[
              dict(type='MultiTaskRandomFlip', prob=0., direction='horizontal'),

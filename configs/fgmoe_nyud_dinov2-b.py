@@ -20,7 +20,7 @@ model = dict(
     # 2x the 1/14 patch grid: the decoder works at 1/7 of the input.
     decode_head=dict(agg_scale_factor=2.))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadMultiTaskAnnotations'),
     dict(type='MultiTaskRandomResize', ratio_range=(0.5, 2.0)),
     dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),

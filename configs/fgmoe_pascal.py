@@ -21,7 +21,7 @@ train_dataloader = dict(dataset=dict(tasks=tasks))
 val_dataloader = dict(dataset=dict(tasks=tasks))
 test_dataloader = val_dataloader
 tta_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='TestTimeAug',
          transforms=[[
              dict(type='MultiTaskRandomFlip', prob=0., direction='horizontal'),

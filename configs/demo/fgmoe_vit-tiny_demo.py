@@ -8,7 +8,7 @@ data_root = 'data/synth_room_demo/finetune/NYUDv2'
 crop_size = (128, 176)
 max_iters = 500
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadMultiTaskAnnotations'),
     dict(type='MultiTaskRandomResize', ratio_range=(0.75, 1.5)),
     dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),

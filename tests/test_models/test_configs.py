@@ -120,6 +120,36 @@ def test_training_pads_the_image_like_testing(name):
     assert preprocessor.pad_val == 0
 
 
+def _image_loaders(cfg):
+    """Every ``LoadImageFromFile`` of the config's pipelines (TTA included)."""
+    pipelines = [cfg.get('tta_pipeline') or []] + [
+        cfg[f'{split}_dataloader'].dataset.pipeline
+        for split in ('train', 'val', 'test')
+    ]
+    return [
+        t for pipeline in pipelines for t in pipeline
+        if t['type'] == 'LoadImageFromFile'
+    ]
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_images_load_without_exif_rotation_like_the_labels(name, tmp_path):
+    # Labels are read with PIL, which ignores the EXIF orientation tag; an
+    # image rotated by OpenCV's default would no longer match its labels.
+    from mmcv.transforms import LoadImageFromFile
+    from PIL import Image
+    path = str(tmp_path / 'rotated.jpg')
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.new('RGB', (60, 40)).save(path, exif=exif)
+    loaders = _image_loaders(Config.fromfile(osp.join(CONFIG_DIR, name)))
+    assert len(loaders) >= 3
+    for loader in loaders:
+        options = {k: v for k, v in loader.items() if k != 'type'}
+        results = LoadImageFromFile(**options)(dict(img_path=path))
+        assert results['img_shape'] == (40, 60), loader
+
+
 @pytest.mark.parametrize(
     'name', [name for name in CONFIGS if not name.startswith('demo/')])
 def test_validation_counts_edges_fast_and_test_uses_pyedgeeval(name):

@@ -13,8 +13,9 @@ data_root = 'data/NYUDv2'
 tasks = ['semseg', 'depth', 'normals', 'edge']
 crop_size = (448, 576)
 scale_ratio_range = (0.5, 2.0)
+# Labels are read by PIL, which ignores EXIF orientation: so is the image.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadMultiTaskAnnotations'),
     dict(type='MultiTaskRandomResize', ratio_range=scale_ratio_range),
     dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
@@ -23,7 +24,7 @@ train_pipeline = [
     dict(type='PackMultiTaskInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadMultiTaskAnnotations'),
     dict(type='PackMultiTaskInputs'),
 ]

@@ -8,7 +8,7 @@ _base_ = ['./nyud.py']
 data_root = 'data/synth_room/NYUDv2'
 crop_size = (224, 288)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadMultiTaskAnnotations'),
     dict(
         type='MultiTaskRandomResize',

@@ -8,7 +8,7 @@ _base_ = ['./pascal_context.py']
 data_root = 'data/synth_room/PASCAL_MT'
 crop_size = (224, 288)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadMultiTaskAnnotations'),
     dict(
         type='MultiTaskRandomResize',
