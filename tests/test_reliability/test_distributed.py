@@ -29,6 +29,22 @@ def _dist_env() -> dict:
                 PYTHONPATH=osp.dirname(osp.abspath(__file__)))
 
 
+def _dist_train(config: str, work_dir: str, expect_failure=False) -> str:
+    """Train ``config`` on 2 ranks; the combined output of both."""
+    proc = run_tool(osp.join(ROOT, 'tools', 'dist_train.sh'),
+                    config,
+                    '2',
+                    '--work-dir',
+                    work_dir,
+                    timeout=DIST_TIMEOUT,
+                    env=_dist_env(),
+                    check=not expect_failure)
+    log = proc.stdout + proc.stderr
+    if expect_failure:
+        assert proc.returncode != 0, log[-3000:]
+    return log
+
+
 def _metrics(work_dir: str) -> dict:
     with open(osp.join(work_dir, 'metrics.json')) as f:
         return json.load(f)
@@ -48,14 +64,7 @@ def test_dist_train_empty_expert_and_dist_test(synth_nyud_root, tmp_path):
             # validation is what dist_test.sh checks below
             train_cfg=dict(val_interval=1000)))
     work_dir = str(tmp_path / 'train')
-    proc = run_tool(osp.join(ROOT, 'tools', 'dist_train.sh'),
-                    config,
-                    '2',
-                    '--work-dir',
-                    work_dir,
-                    timeout=DIST_TIMEOUT,
-                    env=_dist_env())
-    log = proc.stdout + proc.stderr
+    log = _dist_train(config, work_dir)
     # Both ranks ran, rank 0 with collapsed routing (15 of the 16 experts of
     # every task MoE empty), and DDP kept the replicas identical.
     assert 'rank 0 forced' in log and 'replicas identical' in log, log[-4000:]
@@ -112,16 +121,7 @@ def test_dist_non_finite_loss_on_one_rank_stops_every_rank(
                    ],
                    train_cfg=dict(val_interval=1000)))
     work_dir = str(tmp_path / 'train')
-    proc = run_tool(osp.join(ROOT, 'tools', 'dist_train.sh'),
-                    config,
-                    '2',
-                    '--work-dir',
-                    work_dir,
-                    timeout=DIST_TIMEOUT,
-                    env=_dist_env(),
-                    check=False)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode != 0, log[-3000:]
+    log = _dist_train(config, work_dir, expect_failure=True)
     assert (f'non-finite loss at iteration {iters}: on rank(s) [1] (this '
             'rank 0 is finite)') in log, log[-3000:]
     assert not osp.exists(osp.join(work_dir, f'iter_{iters}.pth'))
