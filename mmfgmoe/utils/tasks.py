@@ -125,7 +125,9 @@ def check_config_tasks(cfg: Any) -> None:
 
     Rules: every dataloader's dataset loads exactly the tasks the decoder
     predicts (in any order); an evaluator's explicit ``tasks`` is a subset of
-    them. Configs without ``model.decode_head.tasks`` are not checked.
+    them; a top-level ``tasks`` (our configs' one list) names the same tasks,
+    so a child config that sets only that list is caught too. Configs without
+    ``model.decode_head.tasks`` are not checked.
 
     Args:
         cfg (Config | dict): The full config (after ``--cfg-options``).
@@ -139,6 +141,10 @@ def check_config_tasks(cfg: Any) -> None:
         return
     model_tasks = check_tasks(head['tasks'], field='model.decode_head.tasks')
     problems = []
+    top_level = cfg.get('tasks')
+    if top_level is not None and sorted(top_level) != sorted(model_tasks):
+        problems.append(f'tasks = {list(top_level)} (the top-level list, '
+                        'which reaches no other field from a child config)')
     for key in DATALOADER_KEYS:
         loader = cfg.get(key)
         if not isinstance(loader, dict):

@@ -43,6 +43,7 @@ def test_head_subset_without_data_names_every_dataloader():
 def test_subset_set_everywhere_passes_in_any_order():
     tasks = ['normals', 'semseg']
     cfg = _nyud(**{'model.decode_head.tasks': ['semseg', 'normals']},
+                tasks=tasks,
                 **{f'{k}.dataset.tasks': tasks
                    for k in ('train_dataloader', 'val_dataloader',
                              'test_dataloader')})
@@ -88,7 +89,12 @@ def test_child_config_top_level_tasks_do_not_propagate(tmp_path):
     the base, so ``tasks = [...]`` in a child changes nothing else."""
     child = tmp_path / 'child.py'
     child.write_text(f"_base_ = [{NYUD!r}]\n"
-                     "tasks = ['semseg', 'depth']\n"
+                     "tasks = ['semseg', 'depth']\n")
+    with pytest.raises(ValueError) as err:  # would train all four tasks
+        check_config_tasks(Config.fromfile(str(child)))
+    assert ("tasks = ['semseg', 'depth'] (the top-level list"
+            in str(err.value))
+    child.write_text(child.read_text() +
                      "model = dict(decode_head=dict(tasks=tasks))\n")
     with pytest.raises(ValueError, match='val_dataloader'):
         check_config_tasks(Config.fromfile(str(child)))
