@@ -89,7 +89,7 @@ run train.log "$PYTHON" tools/train.py "$CONFIG" --work-dir "$OUT/train" "${amp_
     --cfg-options "${loader_opts[@]}" model.backbone.init_cfg=None \
     train_dataloader.batch_size="$BATCH" train_cfg.max_iters="$ITERS" \
     train_cfg.val_interval="$((ITERS + 1))" default_hooks.checkpoint.interval="$ITERS" \
-    default_hooks.logger.interval=10
+    default_hooks.logger.interval="$(( ITERS < 10 ? ITERS : 10 ))"
 run test.log "$PYTHON" tools/test.py "$CONFIG" "$OUT/train/iter_${ITERS}.pth" \
     --work-dir "$OUT/train" --cfg-options "${loader_opts[@]}" model.backbone.init_cfg=None \
     test_evaluator.edge_backend="$EDGE_BACKEND"
