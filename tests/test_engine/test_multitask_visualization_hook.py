@@ -11,6 +11,7 @@ import torch
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from mmengine.structures import PixelData
+from PIL import Image
 from torch.utils.data import Dataset
 
 from mmseg.structures import SegDataSample
@@ -34,8 +35,16 @@ class _LabelledImages(Dataset):
             sem[5 + i:20, 8:30] = 1
             img = (rng.random((H, W, 3)) * 60 + sem[..., None] * 150).astype(
                 np.uint8)
-            path = osp.join(root, f'im{i}.png')
-            cv2.imwrite(path, img)
+            if i == 0:
+                # A JPEG whose EXIF tag says "rotate 90 degrees": the panel
+                # must show it as the pipeline loads it, unrotated.
+                path = osp.join(root, f'im{i}.jpg')
+                exif = Image.Exif()
+                exif[0x0112] = 6
+                Image.fromarray(img[..., ::-1]).save(path, exif=exif)
+            else:
+                path = osp.join(root, f'im{i}.png')
+                cv2.imwrite(path, img)
             edge = np.zeros((H, W), np.int64)
             edge[:-1] |= sem[:-1] != sem[1:]
             edge[:, :-1] |= sem[:, :-1] != sem[:, 1:]

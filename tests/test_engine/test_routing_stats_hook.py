@@ -1,6 +1,9 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
+import glob
+import json
 import math
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -47,20 +50,38 @@ def test_hook_logs_every_task_and_layer(synth_nyud_root, tmp_path):
     runner = Runner.from_cfg(cfg)
     runner.train()
 
-    scalars = runner.message_hub.log_scalars
+    # Every routing scalar reached the visualiser once per iteration, fresh
+    # (not via the message hub, whose log processor would smooth it over
+    # intervals and send it a second time).
+    records = []
+    for path in glob.glob(osp.join(str(tmp_path), '*', 'vis_data',
+                                   'scalars.json')):
+        with open(path) as f:
+            records += [json.loads(line) for line in f]
     head = cfg.model.decode_head
+    keys = {f'routing/{task}/layer{layer}/{name}'
+            for task in head.tasks for layer in range(head.num_blocks)
+            for name in ('empty', 'max_over_mean', 'entropy',
+                         'router_entropy')}
+    keys |= {f'routing/{task}/global_gate' for task in head.tasks}
+    for key in keys:
+        assert [r['step'] for r in records if key in r] == [1, 2], key
+    assert not any(k.startswith('train/routing')
+                   for k in runner.message_hub.log_scalars)
+    last = next(r for r in reversed(records) if keys <= set(r))
     for task in head.tasks:
         for layer in range(head.num_blocks):
-            prefix = f'train/routing/{task}/layer{layer}/'
-            empty = scalars[prefix + 'empty'].current()
-            assert 0 <= empty < head.num_experts
-            assert 1 <= scalars[prefix + 'max_over_mean'].current() \
-                <= head.num_experts
-            assert 0 < scalars[prefix + 'entropy'].current() <= 1
-            assert 0 < scalars[prefix + 'router_entropy'].current() <= \
+            prefix = f'routing/{task}/layer{layer}/'
+            assert 0 <= last[prefix + 'empty'] < head.num_experts
+            assert 1 <= last[prefix + 'max_over_mean'] <= head.num_experts
+            assert 0 < last[prefix + 'entropy'] <= 1
+            assert 0 < last[prefix + 'router_entropy'] <= \
                 math.log(head.num_experts)
-        gate = scalars[f'train/routing/{task}/global_gate'].current()
-        assert 0 < gate < 1
+        assert 0 < last[f'routing/{task}/global_gate'] < 1
+    log = open(glob.glob(osp.join(str(tmp_path), '*', '*.log'))[0]).read()
+    for task in head.tasks:
+        assert re.search(rf'Iter\(train\) \[2\] routing/{task}/layer0/'
+                         r'max_over_mean: \d', log), task
 
     # The logged load statistics equal a recount from the routing indices
     # every router returned (captured with forward hooks on the gates).

@@ -72,6 +72,32 @@ def test_analyze_routing_writes_summary_and_figures(synth_nyud_root,
         assert image.std() > 10, f'{name} looks blank'
 
 
+def test_analyze_routing_on_the_training_split(synth_nyud_root, tmp_path):
+    """The training loader (random crops of different sizes, an endless
+    sampler) is read once, in order, its crops padded into batches."""
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.backbone.init_cfg = None
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    checkpoint = str(tmp_path / 'model.pth')
+    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict()),
+               checkpoint)
+    out = str(tmp_path / 'routing')
+    options = ['model.backbone.init_cfg=None',
+               f'train_dataloader.dataset.data_root={synth_nyud_root}',
+               'train_dataloader.num_workers=0',
+               'train_dataloader.persistent_workers=False']
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/analyze_routing.py', CONFIG,
+         checkpoint, '--out', out, '--split', 'train', '--num-maps', '1',
+         '--cfg-options', *options],
+        cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(osp.join(out, 'routing_summary.json')) as f:
+        summary = json.load(f)
+    assert summary['num_images'] == 6  # every training image, once
+
+
 def _load_tool():
     return load_tool('analysis_tools/analyze_routing.py')
 

@@ -18,6 +18,7 @@ Runs the model over a split and writes into ``--out``:
         --out work_dirs/demo/routing --num-images 50
 """
 import argparse
+import copy
 import json
 import os
 import os.path as osp
@@ -89,8 +90,12 @@ def input_image(inputs: torch.Tensor, preprocessor, sample) -> np.ndarray:
 
 def analyze(model, dataloader, out_dir: str, num_images: Optional[int],
             num_maps: int, class_names: Optional[List[str]],
-            ignore_index: int = 255) -> Dict:
+            ignore_index: int = 255, training_batches: bool = False) -> Dict:
     """Run ``model`` over ``dataloader`` and write the figures and summary.
+
+    ``training_batches``: the batches come from a training pipeline, whose
+    random crops differ in size; the preprocessor's training mode pads them
+    (its test mode requires one size per batch).
 
     Returns:
         dict: The JSON summary (also written to
@@ -114,7 +119,7 @@ def analyze(model, dataloader, out_dir: str, num_images: Optional[int],
     seen = 0
     with torch.no_grad():
         for batch in dataloader:
-            data = model.data_preprocessor(batch, False)
+            data = model.data_preprocessor(batch, training_batches)
             samples = data['data_samples']
             if num_images is not None:
                 samples = samples[:num_images - seen]
@@ -188,12 +193,15 @@ def main() -> None:
     model = MODELS.build(cfg.model)
     load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
     model.eval()
-    dataloader_cfg = cfg[f'{args.split}_dataloader']
+    dataloader_cfg = copy.deepcopy(cfg[f'{args.split}_dataloader'])
+    # One pass in order: a training loader's InfiniteSampler never ends.
+    dataloader_cfg['sampler'] = dict(type='DefaultSampler', shuffle=False)
     dataloader = Runner.build_dataloader(dataloader_cfg)
     class_names = dataloader.dataset.metainfo.get('classes')
     summary = analyze(model, dataloader, args.out, args.num_images,
                       args.num_maps,
-                      list(class_names) if class_names else None)
+                      list(class_names) if class_names else None,
+                      training_batches=args.split == 'train')
     for task, record in summary['tasks'].items():
         loads = ', '.join(
             f'layer{i}: max/mean {layer["max_over_mean"]:.2f} empty '

@@ -17,8 +17,10 @@ class RoutingStatsHook(Hook):
     experts), the mean router entropy in nats (``router_entropy``: how sure
     the router is per token) and per task the mean global-expert gate, as
     scalars ``routing/<task>/layer<i>/<stat>`` and
-    ``routing/<task>/global_gate`` (mmengine's logger and every visualiser
-    backend receive them).
+    ``routing/<task>/global_gate``: one log line per task, and every
+    visualiser backend at the iteration's step. They bypass the message hub,
+    whose ``LogProcessor`` would average each over its last ``window_size``
+    updates (i.e. intervals) and hand it to the visualisers a second time.
 
     The statistics come from one extra no-grad forward of the decoder on the
     iteration's batch and count only the tokens on the images (not the
@@ -49,9 +51,13 @@ class RoutingStatsHook(Hook):
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         scalars = self.collect(model, data_batch)
-        runner.message_hub.update_scalars(
-            {f'train/{k}': v for k, v in scalars.items()})
-        runner.visualizer.add_scalars(scalars, step=runner.iter + 1)
+        step = runner.iter + 1
+        runner.visualizer.add_scalars(scalars, step=step)
+        for task in model.decode_head.tasks:
+            prefix = f'routing/{task}/'
+            runner.logger.info(f'Iter(train) [{step}] ' + ' '.join(
+                f'{k}: {v:.4g}' for k, v in scalars.items()
+                if k.startswith(prefix)))
 
     @staticmethod
     @torch.no_grad()

@@ -60,7 +60,11 @@ class MultiTaskVisualizationHook(SegVisualizationHook):
         for output in outputs:
             img_path = output.img_path
             img_bytes = fileio.get(img_path, backend_args=self.backend_args)
-            img = mmcv.imfrombytes(img_bytes, channel_order='rgb')
+            # As our pipelines load it: an EXIF rotation would not match the
+            # labels and predictions.
+            img = mmcv.imfrombytes(img_bytes,
+                                   flag='color_ignore_orientation',
+                                   channel_order='rgb')
             self._visualizer.add_datasample(
                 f'{mode}_{osp.splitext(osp.basename(img_path))[0]}',
                 img,
