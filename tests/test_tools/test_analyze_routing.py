@@ -21,30 +21,38 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'demo', 'fgmoe_vit-tiny_demo.py')
 
 
-def test_analyze_routing_writes_summary_and_figures(synth_nyud_root,
-                                                    tmp_path):
+def _analyze_random_model(data_root: str, tmp_path, split: str,
+                          *flags: str) -> dict:
+    """Run the tool on a randomly initialised demo model over ``split`` of
+    ``data_root``; its JSON summary (figures in ``tmp_path/routing``)."""
     cfg = Config.fromfile(CONFIG)
     cfg.model.backbone.init_cfg = None
     init_default_scope('mmseg')
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
     checkpoint = str(tmp_path / 'model.pth')
-    torch.save(dict(state_dict=model.state_dict()), checkpoint)
-
+    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict()),
+               checkpoint)
     out = str(tmp_path / 'routing')
+    loader = f'{split}_dataloader'
     options = ['model.backbone.init_cfg=None',
-               f'test_dataloader.dataset.data_root={synth_nyud_root}',
-               'test_dataloader.num_workers=0',
-               'test_dataloader.persistent_workers=False']
+               f'{loader}.dataset.data_root={data_root}',
+               f'{loader}.num_workers=0', f'{loader}.persistent_workers=False']
     proc = subprocess.run(
         [sys.executable, 'tools/analysis_tools/analyze_routing.py', CONFIG,
-         checkpoint, '--out', out, '--num-images', '2', '--num-maps', '2',
+         checkpoint, '--out', out, '--split', split, *flags,
          '--cfg-options', *options],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-
     with open(osp.join(out, 'routing_summary.json')) as f:
-        summary = json.load(f)
+        return json.load(f)
+
+
+def test_analyze_routing_writes_summary_and_figures(synth_nyud_root,
+                                                    tmp_path):
+    cfg = Config.fromfile(CONFIG)
+    summary = _analyze_random_model(synth_nyud_root, tmp_path, 'test',
+                                    '--num-images', '2', '--num-maps', '2')
+    out = str(tmp_path / 'routing')
     head = cfg.model.decode_head
     assert summary['num_images'] == 2
     # 96x128 images, ViT/16 features upsampled x2: a 12x16 token grid.
@@ -75,26 +83,8 @@ def test_analyze_routing_writes_summary_and_figures(synth_nyud_root,
 def test_analyze_routing_on_the_training_split(synth_nyud_root, tmp_path):
     """The training loader (random crops of different sizes, an endless
     sampler) is read once, in order, its crops padded into batches."""
-    cfg = Config.fromfile(CONFIG)
-    cfg.model.backbone.init_cfg = None
-    init_default_scope('mmseg')
-    torch.manual_seed(0)
-    checkpoint = str(tmp_path / 'model.pth')
-    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict()),
-               checkpoint)
-    out = str(tmp_path / 'routing')
-    options = ['model.backbone.init_cfg=None',
-               f'train_dataloader.dataset.data_root={synth_nyud_root}',
-               'train_dataloader.num_workers=0',
-               'train_dataloader.persistent_workers=False']
-    proc = subprocess.run(
-        [sys.executable, 'tools/analysis_tools/analyze_routing.py', CONFIG,
-         checkpoint, '--out', out, '--split', 'train', '--num-maps', '1',
-         '--cfg-options', *options],
-        cwd=ROOT, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    with open(osp.join(out, 'routing_summary.json')) as f:
-        summary = json.load(f)
+    summary = _analyze_random_model(synth_nyud_root, tmp_path, 'train',
+                                    '--num-maps', '1')
     assert summary['num_images'] == 6  # every training image, once
 
 
