@@ -1,5 +1,6 @@
-# Baseline: coarse MoE (M3ViT-style): a few large experts, a per-task (so
-# task-conditioned) top-1 router, no shared experts. 4 experts of
+# Baseline: coarse MoE: a few large experts (as in M3ViT, but each task has
+# its own experts, like FGMoE's), a per-task (so task-conditioned) top-1
+# router, no shared experts. 4 experts of
 # h = 4 * 256 * 1.5 / 4 = 384 hidden units: the same activated width per
 # token as FGMoE (4 routed + 2 shared experts of 64 units). The chosen expert
 # is scaled by its raw router probability (Switch Transformer): renormalised,

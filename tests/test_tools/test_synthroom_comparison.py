@@ -1,7 +1,9 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """The pieces of synthroom_comparison.py that are not training runs."""
+import argparse
 import json
 import os.path as osp
+import subprocess
 
 import pytest
 from _tool_loader import load_tool
@@ -48,11 +50,52 @@ def test_plot_writes_a_figure(tmp_path):
 
 def test_finished_runs_are_reused_only_with_the_same_options(tmp_path):
     tool = _tool()
-    opts = ['train_cfg.max_iters=500', 'model.backbone.init_cfg.checkpoint=a']
-    assert tool.cached_metrics(str(tmp_path), opts) is None  # nothing yet
+    key = dict(options=['train_cfg.max_iters=500'], encoder='e', data='d',
+               config='c')
+    assert tool.cached_metrics(str(tmp_path), key) is None  # nothing yet
     (tmp_path / 'metrics.json').write_text(json.dumps({'semseg.mIoU': 1.}))
-    assert tool.cached_metrics(str(tmp_path), opts) is None  # no stamp
-    (tmp_path / 'options.json').write_text(json.dumps(opts))
-    assert tool.cached_metrics(str(tmp_path), opts) == {'semseg.mIoU': 1.}
-    assert tool.cached_metrics(
-        str(tmp_path), ['train_cfg.max_iters=100', opts[1]]) is None
+    assert tool.cached_metrics(str(tmp_path), key) is None  # no stamp
+    (tmp_path / 'run.json').write_text(json.dumps(key))
+    assert tool.cached_metrics(str(tmp_path), key) == {'semseg.mIoU': 1.}
+    for field, other in (('options', ['train_cfg.max_iters=100']),
+                         ('encoder', 'e2'), ('data', 'd2'), ('config', 'c2')):
+        assert tool.cached_metrics(str(tmp_path),
+                                   dict(key, **{field: other})) is None
+
+
+def test_run_key_sees_content_behind_the_same_paths(tmp_path):
+    """Re-training the encoder or regenerating the data at the same path is
+    a new run."""
+    tool = _tool()
+    encoder, data = tmp_path / 'iter_500.pth', tmp_path / 'NYUDv2'
+    encoder.write_bytes(b'weights 1')
+    (data / 'images').mkdir(parents=True)
+    (data / 'images' / '0.png').write_bytes(b'image 1')
+    args = argparse.Namespace(encoder=str(encoder), data_root=str(data))
+    key = tool.run_key(args, ['x=1'])
+    assert tool.run_key(args, ['x=1']) == key
+    encoder.write_bytes(b'weights 2')
+    assert tool.run_key(args, ['x=1'])['encoder'] != key['encoder']
+    (data / 'images' / '0.png').write_bytes(b'image 22')
+    assert tool.run_key(args, ['x=1'])['data'] != key['data']
+
+
+def test_a_failed_rerun_does_not_report_the_previous_metrics(tmp_path,
+                                                             monkeypatch):
+    """The previous run's metrics.json is gone before the new run trains."""
+    tool = _tool()
+    encoder, data = tmp_path / 'iter_500.pth', tmp_path / 'NYUDv2'
+    encoder.write_bytes(b'weights')
+    data.mkdir()
+    args = argparse.Namespace(encoder=str(encoder), data_root=str(data),
+                              out=str(tmp_path / 'out'), iters=2,
+                              edge_thresholds=3, python='false')
+    work_dir = tmp_path / 'out' / 'FGMoE'
+    work_dir.mkdir(parents=True)
+    (work_dir / 'metrics.json').write_text(json.dumps({'semseg.mIoU': 1.}))
+    with pytest.raises(subprocess.CalledProcessError):  # 'false' trains
+        tool.run_variant(args, 'FGMoE', [], ['semseg'])
+    assert not (work_dir / 'metrics.json').exists()
+    # The retry after the failure trains again instead of reusing anything.
+    key = json.loads((work_dir / 'run.json').read_text())
+    assert tool.cached_metrics(str(work_dir), key) is None

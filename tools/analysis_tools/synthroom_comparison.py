@@ -14,6 +14,7 @@ Every variant is the demo config plus head switches (one head with
 switches, README "Model"), so differences come from the decoder alone.
 """
 import argparse
+import hashlib
 import json
 import os
 import os.path as osp
@@ -34,8 +35,8 @@ VARIANTS: Dict[str, List[str]] = {
     'FGMoE w/o global expert': [HEAD + 'use_global_expert=False'],
     'dense multi-task (same activated width)': [HEAD + 'moe=False'],
     # Same switches as configs/baselines/coarse-moe_vit-b16_nyud.py: 4
-    # full-size experts (h = mlp_ratio * D * 1.5 / 4 = 1.5 D), top-1, so one
-    # routed expert has FGMoE's activated width (top-4 + 2 shared of D / 4);
+    # experts of FGMoE's activated width (h = mlp_ratio * D * 1.5 / 4 =
+    # 1.5 D = top-4 + 2 shared of D / 4), top-1, per task like FGMoE's;
     # scaled by its raw router probability (a renormalised top-1 weight is 1).
     'coarse MoE (4 experts, top-1)': [
         HEAD + 'num_experts=4', HEAD + 'top_k=1', HEAD + 'renormalize=False',
@@ -91,14 +92,46 @@ def _options(args, extra: List[str], tasks: List[str]) -> List[str]:
     return opts + extra
 
 
-def cached_metrics(work_dir: str,
-                   opts: List[str]) -> Optional[Dict[str, float]]:
-    """The metrics of a finished run of ``work_dir`` trained with exactly
-    ``opts`` (its ``options.json``), else None: a run with another encoder,
-    data or schedule is trained again, never reused."""
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _tree_digest(root: str) -> str:
+    """Digest of every file's path, size and modification time under
+    ``root``: regenerating the data at the same path changes it."""
+    digest = hashlib.sha256()
+    for folder, _, files in sorted(os.walk(root)):
+        for name in sorted(files):
+            stat = os.stat(osp.join(folder, name))
+            digest.update(f'{osp.relpath(osp.join(folder, name), root)} '
+                          f'{stat.st_size} {stat.st_mtime_ns}\n'.encode())
+    return digest.hexdigest()
+
+
+def run_key(args, opts: List[str]) -> dict:
+    """What a run is trained from: the options, and the content of the
+    encoder, the data and the config behind their paths (re-training the
+    encoder or regenerating the data at the same path is a new run)."""
+    from mmengine.config import Config
+    return dict(options=opts,
+                encoder=_file_digest(args.encoder),
+                data=_tree_digest(args.data_root),
+                config=hashlib.sha256(Config.fromfile(osp.join(
+                    ROOT, CONFIG)).pretty_text.encode()).hexdigest())
+
+
+def cached_metrics(work_dir: str, key: dict) -> Optional[Dict[str, float]]:
+    """The metrics of a finished run of ``work_dir`` trained from exactly
+    ``key`` (:func:`run_key`, its ``run.json``), else None: a run with
+    another encoder, data, config or schedule is trained again, never
+    reused."""
     try:
-        with open(osp.join(work_dir, 'options.json')) as f:
-            if json.load(f) != opts:
+        with open(osp.join(work_dir, 'run.json')) as f:
+            if json.load(f) != key:
                 return None
         with open(osp.join(work_dir, 'metrics.json')) as f:
             return json.load(f)
@@ -110,11 +143,15 @@ def run_variant(args, name: str, extra: List[str],
                 tasks: List[str]) -> Dict[str, float]:
     work_dir = osp.join(args.out, name.replace(' ', '_').replace('/', '-'))
     opts = _options(args, extra, tasks)
-    metrics = cached_metrics(work_dir, opts)
+    key = run_key(args, opts)
+    metrics = cached_metrics(work_dir, key)
     if metrics is None:
         os.makedirs(work_dir, exist_ok=True)
-        with open(osp.join(work_dir, 'options.json'), 'w') as f:
-            json.dump(opts, f, indent=1)
+        # An earlier run's metrics must not outlive a failure of this one.
+        if osp.exists(osp.join(work_dir, 'metrics.json')):
+            os.remove(osp.join(work_dir, 'metrics.json'))
+        with open(osp.join(work_dir, 'run.json'), 'w') as f:
+            json.dump(key, f, indent=1)
         print(f'== {name}: training {args.iters} iterations', flush=True)
         subprocess.run([args.python, 'tools/train.py', CONFIG, '--work-dir',
                         work_dir, '--cfg-options', *opts], cwd=ROOT,
