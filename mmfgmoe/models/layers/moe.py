@@ -384,9 +384,7 @@ class FineGrainedMoE(nn.Module):
             out = self.shared(tokens) + self.b2  # [T, D]
         else:
             out = self.b2.expand_as(tokens).clone()  # [T, D], writable
-        stats = self._router_stats(indices, probs, valid)
-        counts = stats.counts if valid is None else torch.bincount(
-            indices.reshape(-1), minlength=self.num_experts)  # [E], all
+        stats, counts = self._router_stats(indices, probs, valid)
         run_experts = getattr(self, f'experts_{self.dispatch}')
         out = run_experts(tokens, weights, indices, counts, out)  # [T, D]
         if return_routing:
@@ -398,20 +396,37 @@ class FineGrainedMoE(nn.Module):
     def _router_stats(self,
                       indices: Tensor,
                       probs: Tensor,
-                      valid: Optional[Tensor] = None) -> RouterStats:
+                      valid: Optional[Tensor] = None
+                      ) -> Tuple[RouterStats, Tensor]:
         """``f`` (fraction of assignments, no grad), ``P`` (mean prob) and
-        the assignment counts, over the ``valid`` tokens."""
-        if valid is not None:
-            keep = valid.reshape(-1)  # [T] bool
-            indices, probs = indices[keep], probs[keep]
-        counts = torch.bincount(indices.reshape(-1),
-                                minlength=self.num_experts)  # [E]
-        num_assign = indices.numel()
-        if num_assign == 0:
-            zeros = probs.new_zeros(self.num_experts)
-            return RouterStats(zeros, zeros + probs.sum(0), counts)
-        fraction = counts.to(probs.dtype) / num_assign  # [E]
-        return RouterStats(fraction, probs.mean(dim=0), counts)
+        the assignment counts over the ``valid`` tokens, and the ``[E]``
+        assignment counts of all tokens (what dispatch runs).
+
+        The mask enters as arithmetic, not as boolean indexing, which would
+        wait for the GPU once per layer and step.
+        """
+        if valid is None:
+            counts = torch.bincount(indices.reshape(-1),
+                                    minlength=self.num_experts)  # [E]
+            num_assign = indices.numel()
+            if num_assign == 0:
+                zeros = probs.new_zeros(self.num_experts)
+                return RouterStats(zeros, zeros + probs.sum(0),
+                                   counts), counts
+            fraction = counts.to(probs.dtype) / num_assign  # [E]
+            return RouterStats(fraction, probs.mean(dim=0), counts), counts
+        num_experts = self.num_experts
+        keep = valid.reshape(-1, 1)  # [T, 1] bool
+        # The slots of padding tokens count in bins E..2E-1.
+        split = torch.bincount(
+            torch.where(keep, indices, indices + num_experts).reshape(-1),
+            minlength=2 * num_experts).view(2, num_experts)
+        counts = split[0]  # [E], valid tokens
+        num_valid = keep.sum()
+        fraction = counts.to(probs.dtype) / (num_valid *
+                                             self.top_k).clamp_min(1)
+        mean_prob = (probs * keep).sum(0) / num_valid.clamp_min(1)  # [E]
+        return RouterStats(fraction, mean_prob, counts), split.sum(0)
 
     @staticmethod
     @torch.no_grad()

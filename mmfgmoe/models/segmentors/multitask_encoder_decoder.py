@@ -184,20 +184,17 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         if not self.freeze_backbone or checkpoint is None:
             super().init_weights()
             return
-        loads: List[List[str]] = []  # missing keys of each load
+        missing: List[str] = []
 
         def record(module, incompatible_keys) -> None:
-            loads.append(list(incompatible_keys.missing_keys))
+            missing.extend(key for key in incompatible_keys.missing_keys
+                           if 'num_batches_tracked' not in key)
 
         handle = self.backbone.register_load_state_dict_post_hook(record)
         try:
             super().init_weights()
         finally:
             handle.remove()
-        missing = [
-            key for keys in loads for key in keys
-            if 'num_batches_tracked' not in key
-        ]
         if missing:
             total = len(self.backbone.state_dict())
             raise ValueError(
