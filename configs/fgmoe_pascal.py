@@ -7,25 +7,9 @@ _base_ = [
     './_base_/default_runtime.py', './_base_/schedules/schedule_40k.py'
 ]
 tasks = ['semseg', 'human_parts', 'saliency', 'normals', 'edge']
-checkpoint = 'https://download.openmmlab.com/mmclassification/v0/vit/finetune/vit-base-p16_in21k-pre-3rdparty_ft-64xb64_in1k-384_20210928-98e8652b.pth'  # noqa: E501
 model = dict(
-    # These weights were trained on inputs scaled to [-1, 1].
-    data_preprocessor=dict(mean=[127.5, 127.5, 127.5],
-                           std=[127.5, 127.5, 127.5]),
-    backbone=dict(img_size=(512, 512),
-                  init_cfg=dict(type='Pretrained',
-                                checkpoint=checkpoint,
-                                prefix='backbone.')),
+    backbone=dict(img_size=(512, 512)),
     decode_head=dict(tasks=tasks, num_classes=dict(semseg=21, human_parts=7)))
 train_dataloader = dict(dataset=dict(tasks=tasks))
 val_dataloader = dict(dataset=dict(tasks=tasks))
 test_dataloader = val_dataloader
-tta_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
-    dict(type='TestTimeAug',
-         transforms=[[
-             dict(type='MultiTaskRandomFlip', prob=0., direction='horizontal'),
-             dict(type='MultiTaskRandomFlip', prob=1., direction='horizontal')
-         ], [dict(type='LoadMultiTaskAnnotations')],
-                     [dict(type='PackMultiTaskInputs')]])
-]

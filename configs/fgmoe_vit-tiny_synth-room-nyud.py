@@ -9,33 +9,13 @@
 # Without it the frozen encoder is random (a smoke test, not a result).
 # mmseg-style name: fgmoe_vit-tiny16_1xb4-2k_synth-room-nyud-224x288.
 _base_ = [
-    './_base_/models/fgmoe_vit.py', './_base_/datasets/synth_room_nyud.py',
-    './_base_/default_runtime.py', './_base_/schedules/schedule_40k.py'
+    './_base_/models/fgmoe_vit-tiny.py',
+    './_base_/datasets/synth_room_nyud.py', './_base_/default_runtime.py',
+    './_base_/schedules/schedule_40k.py'
 ]
 tasks = ['semseg', 'depth', 'normals', 'edge']
 max_iters = 2000
-model = dict(
-    backbone=dict(
-        arch=dict(
-            _delete_=True,  # replaces the base's arch name
-            embed_dims=192,
-            num_layers=4,
-            num_heads=3,
-            feedforward_channels=768),
-        img_size=(224, 288),
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=4,
-        init_cfg=None),
-    decode_head=dict(
-        in_channels=[192, 192, 192, 192],
-        tasks=tasks,
-        num_classes=dict(semseg=40),
-        channels=128,  # experts of h = 4 * 128 / 16 = 32 units
-        agg_channels=64,
-        # The same deformable mixer in plain PyTorch: ~5x faster than
-        # mmcv's CPU kernel (use type='DCN' on GPU).
-        mixer_cfg=dict(conv_cfg=dict(type='TorchDCN')),
-        global_hidden_channels=128))
+model = dict(decode_head=dict(tasks=tasks, num_classes=dict(semseg=40)))
 train_dataloader = dict(dataset=dict(tasks=tasks))
 val_dataloader = dict(dataset=dict(tasks=tasks))
 test_dataloader = val_dataloader

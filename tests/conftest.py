@@ -1,6 +1,12 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """Shared fixtures: small SynthRoom datasets written in the real layouts."""
 import pytest
+from hypothesis import settings
+
+# The property tests explore the same examples on every run: CI is
+# reproducible, and a failure found once is found again.
+settings.register_profile('mmfgmoe', derandomize=True, database=None)
+settings.load_profile('mmfgmoe')
 
 # Image size and split sizes kept tiny so the whole suite stays fast on 2 cores.
 SYNTH_HEIGHT, SYNTH_WIDTH = 96, 128

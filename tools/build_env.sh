@@ -29,7 +29,16 @@ MAX_JOBS=${MAX_JOBS:-$(nproc)}
 
 log() { printf '\033[1m[build_env]\033[0m %s\n' "$*"; }
 
-key=$(cat requirements/*.txt setup.py tools/build_env.sh | sha256sum | cut -c1-16)
+# An environment built without a visible GPU has mmcv's CPU ops only: the
+# kind of ops is part of the key, so the first build that sees a GPU
+# rebuilds (mmcv's setup.py compiles CUDA ops when torch sees a GPU or
+# FORCE_CUDA=1).
+if [[ "${FORCE_CUDA:-0}" == 1 ]] || nvidia-smi -L > /dev/null 2>&1; then
+    ops_kind=cuda
+else
+    ops_kind=cpu
+fi
+key=$( (cat requirements/*.txt setup.py tools/build_env.sh; echo "$ops_kind") | sha256sum | cut -c1-16)
 stamp="$VENV/.mmfgmoe-env-$key"
 if [[ -f "$stamp" ]]; then
     exit 0
@@ -85,7 +94,6 @@ PY
         > "$work/build.log" 2>&1) || { tail -n 60 "$work/build.log"; exit 1; }
 }
 
-# mmcv's setup.py compiles the CUDA ops when torch sees a GPU or FORCE_CUDA=1.
 wheel_dir="$WHEEL_CACHE/$("$VENV/bin/python" - <<'PY'
 import os, sys, torch
 ops = 'cuda' if torch.cuda.is_available() or os.getenv('FORCE_CUDA') == '1' else 'cpu'

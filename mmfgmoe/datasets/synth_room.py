@@ -47,6 +47,9 @@ import cv2
 import numpy as np
 import scipy.io as sio
 
+from .pascal_context import VOC_CLASSES
+from .transforms.loading import encode_normals_png
+
 __all__ = [
     'SynthRoomParams', 'SynthRoomSample', 'render_synth_room',
     'generate_synth_room', 'benchmark_synth_room', 'LAYOUTS',
@@ -194,12 +197,6 @@ class SynthRoomSample:
     edge: np.ndarray
     saliency: np.ndarray
     objects: List[dict]
-
-
-_VOC_NAMES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle',
-              'bus', 'car', 'cat', 'chair', 'cow', 'diningtable', 'dog',
-              'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
-              'train', 'tvmonitor')
 
 
 class _Scene:
@@ -826,12 +823,12 @@ def render_synth_room(rng: np.random.Generator, height: int, width: int,
             mask = obj_ids == obj
             cls = int(voc[mask][0])
             parts = []
-            if _VOC_NAMES[cls] == 'person':
+            if VOC_CLASSES[cls] == 'person':
                 for k, name in enumerate(PERSON_PARTS):
                     pm = mask & (part_code == k + 1)
                     if pm.any():
                         parts.append((name, pm.astype(np.uint8)))
-            objects.append(dict(cls=_VOC_NAMES[cls], class_ind=cls,
+            objects.append(dict(cls=VOC_CLASSES[cls], class_ind=cls,
                                 mask=mask.astype(np.uint8), parts=parts))
     return SynthRoomSample(image=image, depth=depth, normals=n_cam,
                            nyu40=nyu40, voc=voc, context=context,
@@ -848,11 +845,6 @@ def _imwrite(path: str, rgb_or_gray: np.ndarray) -> None:
         img = img[..., ::-1]  # files hold RGB; OpenCV writes BGR order
     if not cv2.imwrite(path, np.ascontiguousarray(img)):
         raise OSError(f'could not write image file {path}')
-
-
-def _encode_normals(normals: np.ndarray) -> np.ndarray:
-    """[H, W, 3] unit normals -> uint8 RGB with v = (n + 1) / 2 * 255."""
-    return np.clip((normals + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
 
 def _part_struct(sample: SynthRoomSample, imname: str) -> dict:
@@ -886,7 +878,7 @@ def _write_sample(root: str, layout: str, name: str, index: int,
         _imwrite(j(root, 'segmentation', name + '.png'), seg)
         np.save(j(root, 'depth', name + '.npy'), s.depth)
         _imwrite(j(root, 'normals', name + '.png'),
-                 _encode_normals(s.normals))
+                 encode_normals_png(s.normals))
         _imwrite(j(root, 'edge', name + '.png'), s.edge * 255)
     elif layout == 'nyud_mt':
         _imwrite(j(root, 'images', name + '.jpg'), s.image)
@@ -904,7 +896,7 @@ def _write_sample(root: str, layout: str, name: str, index: int,
                     _part_struct(s, name), do_compression=True)
         _imwrite(j(root, 'sal_distill', name + '.png'), s.saliency * 255)
         _imwrite(j(root, 'normals_distill', name + '.png'),
-                 _encode_normals(s.normals))
+                 encode_normals_png(s.normals))
         sio.savemat(j(root, 'pascal-context', 'trainval', name + '.mat'),
                     {'LabelMap': s.context}, do_compression=True)
 

@@ -43,33 +43,8 @@ class MultiTaskDataPreProcessor(SegDataPreProcessor):
     metainfo as ``img_padding_size`` (mmseg's key) and ``padding_size``
     ([left, right, top, bottom]), labels untouched.
 
-    Args:
-        mean, std, size, size_divisor, pad_val, seg_pad_val, bgr_to_rgb,
-        rgb_to_bgr, batch_augments, test_cfg: as ``SegDataPreProcessor``.
+    Arguments are those of ``SegDataPreProcessor``.
     """
-
-    def __init__(self,
-                 mean: Sequence[Number] = None,
-                 std: Sequence[Number] = None,
-                 size: Optional[tuple] = None,
-                 size_divisor: Optional[int] = None,
-                 pad_val: Number = 0,
-                 seg_pad_val: Number = 255,
-                 bgr_to_rgb: bool = False,
-                 rgb_to_bgr: bool = False,
-                 batch_augments: Optional[List[dict]] = None,
-                 test_cfg: dict = None) -> None:
-        super().__init__(
-            mean=mean,
-            std=std,
-            size=size,
-            size_divisor=size_divisor,
-            pad_val=pad_val,
-            seg_pad_val=seg_pad_val,
-            bgr_to_rgb=bgr_to_rgb,
-            rgb_to_bgr=rgb_to_bgr,
-            batch_augments=batch_augments,
-            test_cfg=test_cfg)
 
     def _label_pad_value(self, task: str) -> Number:
         spec = TASK_SPECS[task]
@@ -79,10 +54,7 @@ class MultiTaskDataPreProcessor(SegDataPreProcessor):
                      data_samples: Sequence[SegDataSample]
                      ) -> Tuple[torch.Tensor, Sequence[SegDataSample]]:
         shapes = [tuple(x.shape[-2:]) for x in inputs]
-        if self.size is None and self.size_divisor is None:
-            paddings = _padding_sizes(shapes, None, 1)
-        else:
-            paddings = _padding_sizes(shapes, self.size, self.size_divisor)
+        paddings = _padding_sizes(shapes, self.size, self.size_divisor)
         padded = []
         for x, sample, pad in zip(inputs, data_samples, paddings):
             padded.append(F.pad(x, pad, value=self.pad_val))

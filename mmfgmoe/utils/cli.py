@@ -1,5 +1,5 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
-"""What ``tools/train.py`` and ``tools/test.py`` share: flags and config set-up."""
+"""What the tools share: flags and config set-up."""
 import argparse
 import os
 import os.path as osp
@@ -11,15 +11,14 @@ from mmengine.config import Config, DictAction
 from .tasks import check_config_tasks
 
 __all__ = [
-    'add_common_args', 'load_config', 'revert_sync_bn_cfg',
+    'add_cfg_options', 'add_common_args', 'destroy_process_group',
+    'load_config', 'load_config_file', 'revert_sync_bn_cfg',
     'setup_cpu_distributed'
 ]
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """Add mmseg's common flags: ``--work-dir``, ``--cfg-options``,
-    ``--launcher`` and ``--local_rank``."""
-    parser.add_argument('--work-dir', help='the dir to save logs, models and metrics')
+def add_cfg_options(parser: argparse.ArgumentParser) -> None:
+    """Add mmseg's ``--cfg-options`` flag."""
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -27,6 +26,13 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         help='override settings of the config, as key=value pairs merged into '
         'it; a list value is written key="[a,b]" or key=a,b, nested '
         'tuples/lists as key="[(a,b),(c,d)]" (quotes needed, no spaces)')
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Add mmseg's common flags: ``--work-dir``, ``--cfg-options``,
+    ``--launcher`` and ``--local_rank``."""
+    parser.add_argument('--work-dir', help='the dir to save logs, models and metrics')
+    add_cfg_options(parser)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -34,6 +40,41 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         help='job launcher')
     # torch.distributed.launch passes --local-rank, older tools --local_rank.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def _read_config(path: str, cfg_options: Optional[dict]) -> Config:
+    """``path`` with ``--cfg-options`` merged, its task lists checked."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config {path!r} does not exist')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    check_config_tasks(cfg)
+    return cfg
+
+
+def load_config_file(path: str,
+                     cfg_options: Optional[dict] = None) -> Config:
+    """Read a config for an analysis tool that builds from it directly.
+
+    ``--cfg-options`` are merged, the task lists are checked
+    (:func:`check_config_tasks`), our modules are registered and the
+    config's default registry scope is made current, so that ``MODELS``,
+    ``DATASETS`` etc. build it as the Runner would.
+
+    Args:
+        path (str): The config file.
+        cfg_options (dict, optional): Parsed ``--cfg-options``.
+
+    Returns:
+        Config: The config.
+    """
+    from mmengine.registry import init_default_scope
+
+    import mmfgmoe  # noqa: F401  (registers our modules)
+    cfg = _read_config(path, cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    return cfg
 
 
 def load_config(args: argparse.Namespace) -> Config:
@@ -51,11 +92,9 @@ def load_config(args: argparse.Namespace) -> Config:
     """
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    check_config_tasks(cfg)
+    cfg = _read_config(args.config, args.cfg_options)
+    # As in mmseg, --cfg-options may override --launcher.
+    cfg.launcher = (args.cfg_options or {}).get('launcher', args.launcher)
     work_dir: Optional[str] = args.work_dir
     if work_dir is not None:
         cfg.work_dir = work_dir
@@ -121,4 +160,7 @@ def destroy_process_group() -> None:
     """
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
+        # No rank tears its connections down while another still talks to
+        # it (a peer's gloo thread that loses its pair aborts the process).
+        dist.barrier()
         dist.destroy_process_group()

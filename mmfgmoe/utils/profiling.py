@@ -6,7 +6,9 @@ from typing import Callable, Dict, List
 
 import torch
 
-__all__ = ['autograd_saved_bytes', 'interleaved_median_times']
+__all__ = [
+    'autograd_saved_bytes', 'cuda_step_peak_bytes', 'interleaved_median_times'
+]
 
 
 def interleaved_median_times(steps: Dict[str, Callable[[], object]],
@@ -31,6 +33,20 @@ def interleaved_median_times(steps: Dict[str, Callable[[], object]],
             if i >= warmup:
                 times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def cuda_step_peak_bytes(step: Callable[[], object]) -> int:
+    """Peak CUDA memory that ``step`` adds to what was allocated before it.
+
+    Relative, not absolute: the other variants of a benchmark (their
+    weights, optimizer states) stay on the device and must not count.
+    """
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() - before
 
 
 def autograd_saved_bytes(step: Callable[[], torch.Tensor]) -> int:

@@ -26,8 +26,6 @@ class TaskSpec:
             masked out by losses and metrics).
         discrete (bool): Whether the label is an integer map (nearest-neighbour
             resampling) rather than a continuous one.
-        lower_is_better (bool): Direction of the task's headline metric, used
-            for the multi-task delta (Δm).
     """
     name: str
     gt_field: str
@@ -35,21 +33,18 @@ class TaskSpec:
     label_channels: int
     pad_value: float
     discrete: bool
-    lower_is_better: bool
 
 
 TASK_SPECS: Dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        TaskSpec('semseg', 'gt_sem_seg', 'pred_sem_seg', 1, 255, True, False),
+        TaskSpec('semseg', 'gt_sem_seg', 'pred_sem_seg', 1, 255, True),
         TaskSpec('human_parts', 'gt_human_parts', 'pred_human_parts', 1, 255,
-                 True, False),
-        TaskSpec('saliency', 'gt_saliency', 'pred_saliency', 1, 255, True,
-                 False),
-        TaskSpec('edge', 'gt_edge', 'pred_edge', 1, 255, True, False),
-        TaskSpec('depth', 'gt_depth_map', 'pred_depth_map', 1, 0, False,
                  True),
-        TaskSpec('normals', 'gt_normals', 'pred_normals', 3, 0, False, True),
+        TaskSpec('saliency', 'gt_saliency', 'pred_saliency', 1, 255, True),
+        TaskSpec('edge', 'gt_edge', 'pred_edge', 1, 255, True),
+        TaskSpec('depth', 'gt_depth_map', 'pred_depth_map', 1, 0, False),
+        TaskSpec('normals', 'gt_normals', 'pred_normals', 3, 0, False),
     )
 }
 

@@ -12,6 +12,7 @@ from mmengine.structures import BaseDataElement
 from mmseg.registry import VISUALIZERS
 from mmseg.structures import SegDataSample
 from mmseg.visualization import SegLocalVisualizer
+from ..datasets.transforms.loading import encode_normals_png
 from ..utils.tasks import TASK_SPECS
 
 #: dataset_meta keys of the class names / palette of label-map tasks.
@@ -167,8 +168,7 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
         normals = normals.astype(np.float32)
         length = np.linalg.norm(normals, axis=0)
         unit = normals / np.maximum(length, 1e-12)
-        rgb = np.rint((unit + 1) / 2 * 255).clip(0, 255).astype(np.uint8)
-        rgb = rgb.transpose(1, 2, 0).copy()
+        rgb = encode_normals_png(unit.transpose(1, 2, 0))
         rgb[length == 0] = 0
         return rgb
 

@@ -2,6 +2,7 @@
 """NYUDv2MultiTaskDataset on both packagings."""
 import os.path as osp
 import pathlib
+import pickle
 
 import cv2
 import numpy as np
@@ -115,6 +116,11 @@ def test_lazy_and_serialized(synth_nyud_root):
     paths = ds.get_ann_info_paths(0)
     assert set(paths) == {'semseg', 'depth', 'normals', 'edge'}
     assert all(osp.isfile(p) for p in paths.values())
+    # dataloader workers receive a pickled copy of the serialized list
+    assert ds.serialize_data
+    copy = pickle.loads(pickle.dumps(ds))
+    for idx in range(len(ds)):
+        assert copy.get_data_info(idx) == ds.get_data_info(idx)
 
 
 def test_missing_root_lazy_and_eager(tmp_path):

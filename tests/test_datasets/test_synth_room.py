@@ -155,10 +155,12 @@ def test_normals_unit_and_face_camera(samples):
 def test_floor_normals_match_depth(samples):
     """Back-projected floor pixels lie on a plane whose normal is the label."""
     floor = SEMANTIC_MATERIALS['floor'][0]
+    checked = 0
     for s in samples:
         mask = (s.nyu40 == floor) & (s.depth > 0)
         if mask.sum() < 100:
             continue
+        checked += 1
         points = (_camera_rays(*s.depth.shape) * s.depth[..., None])[mask]
         centred = points - points.mean(0)
         plane_normal = np.linalg.svd(centred, full_matrices=False)[2][-1]
@@ -167,6 +169,7 @@ def test_floor_normals_match_depth(samples):
         assert cos > 0.999
         # and the floor is flat: residuals of the plane fit are tiny
         assert np.abs(centred @ plane_normal).max() < 0.01
+    assert checked, 'no sample shows enough floor to check'
 
 
 def test_labels_consistent(samples):

@@ -1,5 +1,6 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 import logging
+import uuid
 
 import torch.nn as nn
 from mmengine.logging import MMLogger
@@ -28,7 +29,9 @@ class _Records(logging.Handler):
 
 
 def test_same_optimizer_one_log_line():
-    logger = MMLogger.get_instance('test_frozen_aware')
+    # a new instance is the current one, which the constructor logs to
+    logger = MMLogger.get_instance(f'test_frozen_aware_{uuid.uuid4().hex}')
+    assert MMLogger.get_current_instance() is logger
     records = _Records()
     logger.addHandler(records)
     cfg = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-3, weight_decay=1e-6))
@@ -40,5 +43,9 @@ def test_same_optimizer_one_log_line():
     in_optimizer = {id(p) for g in wrapper.optimizer.param_groups
                     for p in g['params']}
     assert in_optimizer == {id(p) for p in model.decode_head.parameters()}
+    # the decoder's group(s) have the configured hyper-parameters
+    for group in wrapper.optimizer.param_groups:
+        assert group['lr'] == 1e-3 and group['weight_decay'] == 1e-6
     assert not any('requires_grad=False' in m for m in records.messages)
-    assert any('4 frozen parameter tensors' in m for m in records.messages)
+    assert sum('4 frozen parameter tensors' in m
+               for m in records.messages) == 1

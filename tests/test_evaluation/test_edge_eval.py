@@ -42,9 +42,9 @@ def _rectangle() -> np.ndarray:
 def test_thresholds_follow_pyedgeeval_convention():
     np.testing.assert_allclose(edge_thresholds(99)[[0, -1]], [0.01, 0.99])
     np.testing.assert_allclose(edge_thresholds([0.2, 0.5]), [0.2, 0.5])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='strictly increasing'):
         edge_thresholds([0.5, 0.2])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='must be >= 1'):
         edge_thresholds(0)
 
 

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from _model_cfgs import tiny_head_cfg
 from mmfgmoe.evaluation import RoutingAccumulator
 from mmseg.registry import MODELS
 
@@ -14,17 +15,9 @@ CLASSES = ['wall', 'floor', 'chair', 'table', 'lamp']
 
 
 def _routing(seed=0, **head_overrides):
-    cfg = dict(type='FGMoEHead',
-               in_channels=[8],
-               tasks=TASKS,
-               num_classes=dict(semseg=len(CLASSES)),
-               channels=16,
-               agg_channels=8,
-               num_blocks=2,
-               num_experts=6,
-               top_k=2,
-               num_shared_experts=1)
-    cfg.update(head_overrides)
+    cfg = tiny_head_cfg(TASKS, [8], dict(semseg=len(CLASSES)),
+                        **dict(dict(num_blocks=2, num_experts=6),
+                               **head_overrides))
     torch.manual_seed(seed)
     head = MODELS.build(cfg).eval()
     with torch.no_grad():

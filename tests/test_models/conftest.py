@@ -7,6 +7,7 @@ import pytest
 import torch
 from mmengine.structures import PixelData
 
+from _model_cfgs import tiny_head_cfg
 from mmseg.structures import SegDataSample
 
 #: Output channels of the classification tasks in these tests.
@@ -15,17 +16,7 @@ NUM_CLASSES = dict(semseg=5, human_parts=7)
 
 def tiny_model_cfg(tasks: Sequence[str], **head_overrides) -> dict:
     """A MultiTaskEncoderDecoder small enough for CPU unit tests."""
-    head = dict(type='FGMoEHead',
-                in_channels=[32, 32],
-                tasks=list(tasks),
-                num_classes=NUM_CLASSES,
-                channels=16,
-                agg_channels=8,
-                num_blocks=1,
-                num_experts=4,
-                top_k=2,
-                num_shared_experts=1)
-    head.update(head_overrides)
+    head = tiny_head_cfg(tasks, [32, 32], NUM_CLASSES, **head_overrides)
     return dict(
         type='MultiTaskEncoderDecoder',
         data_preprocessor=dict(type='MultiTaskDataPreProcessor',

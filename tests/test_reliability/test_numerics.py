@@ -123,8 +123,9 @@ def _losses_and_grads(model,
              if p.requires_grad]
     assert grads
     for name, grad in grads:
-        assert grad is None or torch.isfinite(grad).all(), \
-            f'non-finite gradient of {name}'
+        # Every trainable parameter is reached (DDP needs no unused ones).
+        assert grad is not None, f'no gradient reaches {name}'
+        assert torch.isfinite(grad).all(), f'non-finite gradient of {name}'
     return losses
 
 

@@ -28,8 +28,7 @@ import matplotlib
 matplotlib.use('Agg')  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
-#: Metric names where lower is better (for "best" in the summary).
-LOWER_IS_BETTER = ('loss', 'rmse', 'abs_rel', 'log_rmse', 'mean', 'median')
+from mmfgmoe.evaluation.metrics import LOWER_IS_BETTER  # noqa: E402
 
 #: Keys of mmengine's scalar logs that index the records, not curves.
 _INDEX_KEYS = ('step', 'iter', 'epoch')
@@ -117,6 +116,8 @@ def default_keys(all_curves: List[Dict[str, list]]) -> List[str]:
 
 
 def lower_is_better(key: str) -> bool:
+    """Whether the curve ``key`` (a loss or ``<task>.<metric>``) improves
+    downwards; the metric's Δm directions decide."""
     name = key.rsplit('.', 1)[-1]
     return name.startswith('loss') or name in LOWER_IS_BETTER
 

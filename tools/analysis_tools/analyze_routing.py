@@ -26,14 +26,11 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 
-import mmfgmoe  # noqa: F401  (registers every mmfgmoe module in mmseg's registries)
 from mmfgmoe.evaluation import RoutingAccumulator
 from mmfgmoe.models.decode_heads import token_centres
-from mmfgmoe.utils import check_config_tasks
+from mmfgmoe.utils.cli import add_cfg_options, load_config_file
 from mmfgmoe.visualization.routing_figures import (plot_class_cooccurrence,
                                                    plot_expert_usage,
                                                    plot_global_gate,
@@ -54,9 +51,31 @@ def parse_args() -> argparse.Namespace:
                         help='analyse the first N images (default: all)')
     parser.add_argument('--num-maps', type=int, default=4,
                         help='per-image routing maps for the first N images')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings (key=value)')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
+                        else 'cpu',
+                        help='where the model runs (default: cuda if '
+                        'available); the statistics are kept on the CPU')
+    add_cfg_options(parser)
     return parser.parse_args()
+
+
+def routing_to_cpu(routing):
+    """A :class:`HeadRouting` with every tensor moved to the CPU."""
+    def cpu(stats):
+        return stats._replace(**{
+            field: value.cpu()
+            for field, value in stats._asdict().items()
+            if torch.is_tensor(value)
+        })
+
+    return routing._replace(
+        router_stats={
+            task: [cpu(stats) for stats in layers]
+            for task, layers in routing.router_stats.items()
+        },
+        global_gate=None if routing.global_gate is None else
+        routing.global_gate.cpu(),
+        valid=None if routing.valid is None else routing.valid.cpu())
 
 
 def semantic_at_tokens(data_samples, rows: torch.Tensor, cols: torch.Tensor,
@@ -67,7 +86,7 @@ def semantic_at_tokens(data_samples, rows: torch.Tensor, cols: torch.Tensor,
                      ignore_index,
                      dtype=torch.long)
     for b, sample in enumerate(data_samples):
-        label = sample.gt_sem_seg.data[0].long()  # [H_l, W_l]
+        label = sample.gt_sem_seg.data[0].long().cpu()  # [H_l, W_l]
         height, width = sample.metainfo['img_shape'][:2]
         # The label may be at another resolution than the model input.
         r = (rows * label.shape[0] / height).long()
@@ -83,7 +102,7 @@ def input_image(inputs: torch.Tensor, preprocessor, sample) -> np.ndarray:
     image = inputs * preprocessor.std + preprocessor.mean  # [3, H, W]
     height, width = sample.metainfo['img_shape'][:2]
     image = image[:, :height, :width].permute(1, 2, 0).clamp(0, 255)
-    image = image.byte().numpy()
+    image = image.byte().cpu().numpy()
     # The preprocessor feeds the model RGB when it converts from BGR.
     return image if preprocessor.channel_conversion else image[..., ::-1]
 
@@ -127,6 +146,7 @@ def analyze(model, dataloader, out_dir: str, num_images: Optional[int],
             _, routing = head.forward_routing(
                 model.extract_feat(data['inputs']),
                 [sample.metainfo for sample in samples])
+            routing = routing_to_cpu(routing)
             rows, cols = token_centres(data['inputs'].shape[2:],
                                        routing.hw_shape)
             valid = routing.valid  # [B, H, W], False on padding
@@ -185,14 +205,10 @@ def _write_map(inputs, preprocessor, sample, routing, b, valid, num_experts,
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    check_config_tasks(cfg)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    cfg = load_config_file(args.config, args.cfg_options)
     model = MODELS.build(cfg.model)
     load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
-    model.eval()
+    model.to(args.device).eval()
     dataloader_cfg = copy.deepcopy(cfg[f'{args.split}_dataloader'])
     # One pass in order: a training loader's InfiniteSampler never ends.
     dataloader_cfg['sampler'] = dict(type='DefaultSampler', shuffle=False)

@@ -21,16 +21,14 @@ import time
 from typing import Dict, Iterator, List
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.fileio import dump
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 from mmengine.utils import mkdir_or_exist
 
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
-import mmfgmoe  # noqa: F401  (registers mmfgmoe's modules)
-from mmfgmoe.utils import check_config_tasks
+from mmfgmoe.utils.cli import add_cfg_options, load_config_file
 
 
 def parse_args() -> argparse.Namespace:
@@ -59,9 +57,7 @@ def parse_args() -> argparse.Namespace:
         help='print the running speed every N timed iterations')
     parser.add_argument(
         '--work-dir', help='write the results to WORK_DIR/fps_<time>.json')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the config (key=value)')
+    add_cfg_options(parser)
     args = parser.parse_args()
     if args.num_iters < 1 or args.num_warmup < 0 or args.batch_size < 1:
         parser.error('--num-iters and --batch-size must be >= 1, '
@@ -105,11 +101,7 @@ def loader_batches(cfg: Config, batch_size: int) -> Iterator[Dict]:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    check_config_tasks(cfg)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    cfg = load_config_file(args.config, args.cfg_options)
     torch.backends.cudnn.benchmark = False
 
     cfg.model.train_cfg = None

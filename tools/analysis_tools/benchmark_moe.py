@@ -4,8 +4,9 @@ then mask" vs. the dense FFN of the same activated width.
 
 Forward + backward time (median over repeats, the three variants interleaved
 in one process so machine noise hits them alike) and peak memory (CUDA: the
-allocator's peak; CPU: peak of the bytes autograd keeps for backward, which
-is what differs between the variants) at several token counts.
+allocator's peak above what was allocated before the step; CPU: the bytes
+autograd keeps for backward, which is what differs between the variants) at
+several token counts.
 
     python tools/analysis_tools/benchmark_moe.py [--tokens 1024 4096 16384]
         [--embed-dims 256] [--num-experts 16] [--top-k 4] [--num-shared 2]
@@ -32,6 +33,7 @@ import torch.nn as nn
 
 from mmfgmoe.models.layers import FineGrainedMoE
 from mmfgmoe.utils.profiling import (autograd_saved_bytes,
+                                     cuda_step_peak_bytes,
                                      interleaved_median_times)
 
 
@@ -119,11 +121,7 @@ def gemm_bound(num_tokens: int, layer: FineGrainedMoE, device: str,
 
 def _peak_memory(step: Callable[[], torch.Tensor], device: str) -> int:
     if device.startswith('cuda'):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        step().sum().backward()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated()
+        return cuda_step_peak_bytes(lambda: step().sum().backward())
     return autograd_saved_bytes(step)
 
 

@@ -28,12 +28,10 @@ from typing import Callable, Dict, List
 
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
 from scipy import ndimage as ndi
 
-import mmfgmoe  # noqa: F401  (registers every mmfgmoe module in mmseg's registries)
 from mmfgmoe.utils import TASK_SPECS
+from mmfgmoe.utils.cli import add_cfg_options, load_config_file
 from mmseg.registry import DATASETS, METRICS
 
 
@@ -46,7 +44,7 @@ def parse_args() -> argparse.Namespace:
                         default=['fast', 'pyedgeeval'],
                         choices=['fast', 'pyedgeeval', 'loss'])
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options(parser)
     return parser.parse_args()
 
 
@@ -79,10 +77,7 @@ def _time(fn: Callable[[], None]) -> float:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    cfg = load_config_file(args.config, args.cfg_options)
     train_set = DATASETS.build(cfg.train_dataloader.dataset)
     test_set = DATASETS.build(cfg.test_dataloader.dataset)
     count = args.num_images

@@ -5,9 +5,11 @@ Builds the same model twice — ``freeze_backbone=True`` (the FGMoE protocol:
 backbone without autograd, not in the optimizer) and ``False`` (everything
 trains) — and times complete training steps (data preprocessor, forward,
 losses, backward, optimizer step) on random images, the two interleaved in
-one process, median over repeats, at each input size. Memory: peak
-allocator memory on CUDA; on CPU the bytes autograd saves for backward plus
-gradients plus optimizer state, which is what freezing changes.
+one process, median over repeats, at each input size. Memory: what a step
+needs beyond the weights, which is what freezing changes: on CUDA the
+allocator's peak above the memory allocated before the step plus the
+optimizer state; on CPU the bytes autograd saves for backward plus gradients
+plus optimizer state.
 
     python tools/analysis_tools/benchmark_train_step.py [CONFIG]
         [--shape 224 288 448 576] [--batch-size 2] [--repeats 5]
@@ -31,15 +33,15 @@ import sys
 from typing import Dict, List
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 
-import mmfgmoe  # noqa: F401
 from mmfgmoe.engine.hooks import RoutingStatsHook
 from mmfgmoe.utils import TASK_SPECS
+from mmfgmoe.utils.cli import add_cfg_options, load_config_file
 from mmfgmoe.utils.profiling import (autograd_saved_bytes,
+                                     cuda_step_peak_bytes,
                                      interleaved_median_times)
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
@@ -63,7 +65,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--routing-hook', type=int, default=None,
                         metavar='INTERVAL',
                         help='also measure RoutingStatsHook at this interval')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options(parser)
     args = parser.parse_args()
     if len(args.shape) % 2:
         parser.error(f'--shape takes height width pairs, got {args.shape}')
@@ -124,29 +126,32 @@ def _step(model, optim_wrapper, batch) -> None:
 
 
 def _memory(model, optim_wrapper, batch, device: str) -> int:
+    """What one training step of this variant needs beyond its weights:
+    activations kept for backward, gradients and the optimizer state (on
+    CUDA the step's peak above the memory allocated before it, which holds
+    the other variant too, plus this variant's optimizer state)."""
+
+    def state_bytes() -> int:
+        return sum(v.numel() * v.element_size()
+                   for s in optim_wrapper.optimizer.state.values()
+                   for v in s.values() if torch.is_tensor(v))
+
     if device.startswith('cuda'):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        _step(model, optim_wrapper, batch)
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated()
+        _step(model, optim_wrapper, batch)  # the optimizer state exists
+        peak = cuda_step_peak_bytes(lambda: _step(model, optim_wrapper,
+                                                  batch))
+        return peak + state_bytes()
     optim_wrapper.zero_grad()
     saved = autograd_saved_bytes(lambda: _loss(model, batch))
     optim_wrapper.step()  # creates the optimizer state counted below
     grads = sum(p.grad.numel() * p.grad.element_size()
                 for p in model.parameters() if p.grad is not None)
-    state = sum(v.numel() * v.element_size()
-                for s in optim_wrapper.optimizer.state.values()
-                for v in s.values() if torch.is_tensor(v))
-    return saved + grads + state
+    return saved + grads + state_bytes()
 
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    cfg = load_config_file(args.config, args.cfg_options)
     head = cfg.model.decode_head
     variants = {name: _build(cfg, frozen, args.device)
                 for name, frozen in (('frozen', True), ('full', False))}

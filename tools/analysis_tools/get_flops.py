@@ -16,18 +16,18 @@ Element-wise ops (activations, softmax, additions) are not counted, as in
 mmengine.
 """
 import argparse
-import os.path as osp
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from mmfgmoe.utils.cli import add_cfg_options, load_config_file
 
 #: Op name of mmcv's deformable convolution in a traced graph.
 DEFORM_CONV_OP = 'prim::PythonOp.DeformConv2dFunction'
@@ -160,20 +160,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         metavar=('H', 'W'),
         default=None,
         help='input size (default: the backbone img_size of the config)')
-    parser.add_argument('--cfg-options',
-                        nargs='+',
-                        action=DictAction,
-                        help='override settings of the config, xxx=yyy format')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config {args.config!r} does not exist')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config_file(args.config, args.cfg_options)
     shape = tuple(args.shape) if args.shape else _default_shape(cfg)
     result = complexity(cfg, shape)
     line = '=' * 60

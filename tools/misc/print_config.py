@@ -5,20 +5,17 @@
 """
 import argparse
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 import mmfgmoe  # noqa: F401
+from mmfgmoe.utils.cli import add_cfg_options
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Print the whole config')
     parser.add_argument('config', help='config file path')
     parser.add_argument('--dump', help='also write the resolved config here')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, as key=value pairs')
+    add_cfg_options(parser)
     return parser.parse_args()
 
 

@@ -27,6 +27,17 @@ test_pipeline = [
     dict(type='LoadMultiTaskAnnotations'),
     dict(type='PackMultiTaskInputs'),
 ]
+# Flip test-time augmentation (python tools/test.py ... --tta): the image is
+# flipped before the labels are loaded, the model flips predictions back.
+tta_pipeline = [
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
+    dict(type='TestTimeAug',
+         transforms=[[
+             dict(type='MultiTaskRandomFlip', prob=0., direction='horizontal'),
+             dict(type='MultiTaskRandomFlip', prob=1., direction='horizontal')
+         ], [dict(type='LoadMultiTaskAnnotations')],
+                     [dict(type='PackMultiTaskInputs')]])
+]
 train_dataloader = dict(
     batch_size=4,
     num_workers=2,

@@ -1,9 +1,12 @@
 # FGMoE (arXiv 2507.19077) on a frozen mmpretrain ViT-B/16: decoder-only
 # fine-tuning. Every number is a field here; the README ("Differences from
 # the paper") lists what comes from the paper and what is our choice.
+# The backbone is mmpretrain's "vit-base-p16_in21k-pre_3rdparty_in1k-384px"
+# (Google AugReg). Its weights were trained on inputs scaled to [-1, 1]; a
+# frozen encoder must see the same normalisation.
 data_preprocessor = dict(type='MultiTaskDataPreProcessor',
-                         mean=[123.675, 116.28, 103.53],
-                         std=[58.395, 57.12, 57.375],
+                         mean=[127.5, 127.5, 127.5],
+                         std=[127.5, 127.5, 127.5],
                          bgr_to_rgb=True,
                          pad_val=0,
                          seg_pad_val=255,
@@ -26,7 +29,11 @@ model = dict(
         out_type='featmap',
         with_cls_token=True,
         final_norm=True,
-        frozen_stages=12),  # all blocks (the segmentor also freezes)
+        frozen_stages=12,  # all blocks (the segmentor also freezes)
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://download.openmmlab.com/mmclassification/v0/vit/finetune/vit-base-p16_in21k-pre-3rdparty_ft-64xb64_in1k-384_20210928-98e8652b.pth',  # noqa: E501
+            prefix='backbone.')),
     decode_head=dict(
         type='FGMoEHead',
         in_channels=[768, 768, 768, 768],
@@ -52,12 +59,28 @@ model = dict(
         num_global_experts=1,
         global_hidden_channels=256,
         balance_loss_weight=0.01,
-        # Per-task losses and weights (InvPT / MLoRE
-        # protocol) are DEFAULT_TASK_LOSSES in decode_heads/fgmoe_head.py,
-        # kept in that one place;
-        # override a task's entry here, e.g.
-        # losses=dict(edge=dict(loss_weight=20.0)).
-        losses=dict(),
+        # Loss and weight of every task (the InvPT / MLoRE protocol); the
+        # head uses the entries of its tasks. A child config changes one
+        # field with losses=dict(edge=dict(loss_weight=20.0)), or replaces a
+        # task's loss with losses=dict(edge=dict(_delete_=True, type=...)).
+        losses=dict(
+            semseg=dict(type='MaskedCrossEntropyLoss',
+                        ignore_index=255,
+                        loss_weight=1.0),
+            human_parts=dict(type='MaskedCrossEntropyLoss',
+                             ignore_index=255,
+                             loss_weight=2.0),
+            saliency=dict(type='BalancedBinaryCrossEntropyLoss',
+                          pos_weight=None,  # balanced by the label
+                          ignore_index=255,
+                          loss_weight=5.0),
+            normals=dict(type='NormalsL1Loss', loss_weight=10.0),
+            edge=dict(type='BalancedBinaryCrossEntropyLoss',
+                      pos_weight=0.95,
+                      ignore_index=255,
+                      loss_weight=50.0),
+            depth=dict(type='DepthL1Loss', invalid_value=0.0,
+                       loss_weight=1.0)),
         norm_cfg=norm_cfg,
         act_cfg=dict(type='ReLU'),
         token_norm_cfg=dict(type='LN', eps=1e-6),

@@ -21,9 +21,9 @@ from mmseg.registry import TRANSFORMS
 from ...utils import TASK_SPECS, check_tasks
 
 __all__ = ['LoadMultiTaskAnnotations', 'LABEL_READERS', 'decode_normals_png',
-           'labelmap_edges']
+           'encode_normals_png', 'labelmap_edges']
 
-IGNORE_INDEX = 255
+IGNORE_INDEX = int(TASK_SPECS['semseg'].pad_value)
 
 
 class _LabelFileError(ValueError):
@@ -156,6 +156,13 @@ def _normalise_normals(normals: np.ndarray, min_norm: float) -> np.ndarray:
 def decode_normals_png(rgb: np.ndarray) -> np.ndarray:
     """uint8 RGB [H, W, 3] -> float [H, W, 3] with n = 2 v / 255 - 1."""
     return rgb.astype(np.float32) * (2.0 / 255.0) - 1.0
+
+
+def encode_normals_png(normals: np.ndarray) -> np.ndarray:
+    """float [H, W, 3] -> uint8 RGB [H, W, 3] with v = round((n + 1) / 2
+    * 255), components clipped to [-1, 1]: the inverse of
+    :func:`decode_normals_png` up to quantisation."""
+    return np.rint(np.clip((normals + 1) / 2, 0, 1) * 255).astype(np.uint8)
 
 
 def read_normals_png(path: str, min_norm: float = 0.5,

@@ -72,9 +72,9 @@ from scipy.sparse.csgraph import maximum_flow
 __all__ = ['fast_edge_counts', 'binary_thin', 'match_count']
 
 #: Fast-NMS arguments of the BSDS / pyEdgeEval protocol (Dollár's
-#: ``edgesNmsMex``: suppression radius, boundary radius, multiplier); the
-#: same values as ``mmfgmoe.evaluation.functional.edge``.
-_NMS_KWARGS = dict(r=1, s=5, m=1.01, half_prec=False)
+#: ``edgesNmsMex``: suppression radius, boundary radius, multiplier), used by
+#: both edge backends.
+NMS_KWARGS = dict(r=1, s=5, m=1.01, half_prec=False)
 
 # 3x3 neighbourhood code of pyEdgeEval's thinning: bit value of each
 # neighbour, row-major from the north-west corner (centre = 16).
@@ -452,7 +452,7 @@ def fast_edge_counts(pred: np.ndarray, gt: np.ndarray, thresholds: np.ndarray,
     gt = gt != 0
     if nms and pred.any():  # (the NMS of an all-zero map is all zero)
         from pyEdgeEval.preprocess import fast_nms
-        pred = fast_nms(img=pred, **_NMS_KWARGS)
+        pred = fast_nms(img=pred, **NMS_KWARGS)
 
     num_t = len(thresholds)
     counts = np.zeros((num_t, 4), dtype=np.int64)

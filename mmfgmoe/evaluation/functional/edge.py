@@ -34,6 +34,8 @@ from typing import Dict, Sequence, Union
 import numpy as np
 import torch
 
+from .boundary_fast import NMS_KWARGS
+
 __all__ = [
     'EDGE_BACKENDS', 'edge_thresholds', 'edge_counts', 'edge_scores',
     'edge_bce_stats', 'edge_bce_score'
@@ -41,10 +43,6 @@ __all__ = [
 
 #: Backends of :func:`edge_counts`.
 EDGE_BACKENDS = ('pyedgeeval', 'fast')
-
-#: Fast-NMS arguments of the BSDS / pyEdgeEval protocol (Dollár's
-#: ``edgesNmsMex``: suppression radius, boundary radius, multiplier).
-_NMS_KWARGS = dict(r=1, s=5, m=1.01, half_prec=False)
 
 
 def edge_thresholds(thresholds: Union[int, Sequence[float],
@@ -122,7 +120,7 @@ def edge_counts(pred: np.ndarray,
         max_dist=max_dist,
         apply_thinning=True,
         apply_nms=nms,
-        nms_kwargs=_NMS_KWARGS)
+        nms_kwargs=NMS_KWARGS)
     counts = np.stack([count_r, sum_r, count_p, sum_p], axis=1)
     return np.rint(counts).astype(np.int64)
 

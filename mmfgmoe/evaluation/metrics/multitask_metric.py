@@ -17,6 +17,7 @@ from mmengine.utils import mkdir_or_exist
 from prettytable import PrettyTable
 
 from mmseg.registry import METRICS
+from ...datasets.transforms.loading import encode_normals_png
 from ...utils.tasks import TASK_SPECS, check_tasks
 from ..functional import (confusion_matrix, depth_scores, depth_stats,
                           edge_bce_score, edge_bce_stats, edge_counts,
@@ -98,8 +99,7 @@ def _write_prediction(out_dir: str, task: str, name: str,
         img = img.astype(np.uint8)
     elif task == 'normals':
         arr = pred.detach().float().cpu().numpy()  # [3, H, W]
-        rgb = np.rint(np.clip((arr + 1) / 2, 0, 1) * 255).astype(np.uint8)
-        img = rgb.transpose(1, 2, 0)[..., ::-1]  # cv2 writes BGR
+        img = encode_normals_png(arr.transpose(1, 2, 0))[..., ::-1]  # BGR
     else:  # edge, saliency
         img = _to_uint8(pred)
     path = osp.join(task_dir, f'{name}.png')

@@ -30,27 +30,6 @@ DEFAULT_OUT_CHANNELS: Dict[str, int] = dict(depth=1,
                                             edge=1,
                                             saliency=1)
 
-#: Default loss per task and its weight (the InvPT / MLoRE
-#: protocol). Override per task with the head's ``losses`` argument.
-DEFAULT_TASK_LOSSES: Dict[str, dict] = dict(
-    semseg=dict(type='MaskedCrossEntropyLoss',
-                ignore_index=255,
-                loss_weight=1.0),
-    human_parts=dict(type='MaskedCrossEntropyLoss',
-                     ignore_index=255,
-                     loss_weight=2.0),
-    saliency=dict(type='BalancedBinaryCrossEntropyLoss',
-                  pos_weight=None,
-                  ignore_index=255,
-                  loss_weight=5.0),
-    normals=dict(type='NormalsL1Loss', loss_weight=10.0),
-    edge=dict(type='BalancedBinaryCrossEntropyLoss',
-              pos_weight=0.95,
-              ignore_index=255,
-              loss_weight=50.0),
-    depth=dict(type='DepthL1Loss', invalid_value=0.0, loss_weight=1.0),
-)
-
 
 class HeadRouting(NamedTuple):
     """What the routers and the global expert of an :class:`FGMoEHead`
@@ -78,23 +57,31 @@ class HeadRouting(NamedTuple):
 
 
 def token_centres(input_shape: Sequence[int],
-                  hw_shape: Sequence[int]) -> Tuple[Tensor, Tensor]:
+                  hw_shape: Sequence[int],
+                  device: Optional[torch.device] = None
+                  ) -> Tuple[Tensor, Tensor]:
     """Pixel coordinates ``rows [H]``, ``cols [W]`` of the token centres of
     an ``(H, W)`` token grid over a (padded) input of ``input_shape``."""
-    rows = (torch.arange(hw_shape[0]) + .5) * input_shape[0] / hw_shape[0]
-    cols = (torch.arange(hw_shape[1]) + .5) * input_shape[1] / hw_shape[1]
+    rows = (torch.arange(hw_shape[0], device=device) +
+            .5) * input_shape[0] / hw_shape[0]
+    cols = (torch.arange(hw_shape[1], device=device) +
+            .5) * input_shape[1] / hw_shape[1]
     return rows, cols
 
 
 def valid_tokens(batch_img_metas: Sequence[dict],
-                 hw_shape: Sequence[int]) -> Tensor:
+                 hw_shape: Sequence[int],
+                 device: Optional[torch.device] = None) -> Tensor:
     """``[B, H, W]`` bool: the token's centre lies inside the unpadded
-    image (``img_shape``) of the padded batch input (``pad_shape``)."""
+    image (``img_shape``) of the padded batch input (``pad_shape``).
+
+    Built on ``device`` directly: a mask built on the CPU and copied to a
+    GPU would wait for every kernel queued before it (the backbone)."""
     masks = []
     for meta in batch_img_metas:
         height, width = meta['img_shape'][:2]
         rows, cols = token_centres(meta.get('pad_shape', (height, width)),
-                                   hw_shape)
+                                   hw_shape, device)
         masks.append((rows < height)[:, None] & (cols < width)[None, :])
     return torch.stack(masks)
 
@@ -186,9 +173,11 @@ class FGMoEHead(BaseModule):
             expert. Defaults to ``channels``.
         balance_loss_weight (float): Weight of ``loss_moe_balance``. Defaults
             to 0.01.
-        losses (dict[str, dict], optional): Per-task loss configs overriding
-            :data:`DEFAULT_TASK_LOSSES` (a task's dict is merged into its
-            default).
+        losses (dict[str, dict]): Loss config (type, weight, ...) of each
+            task; entries of tasks the head does not predict are ignored, so
+            one dict can serve every task set. Our configs give all six in
+            ``configs/_base_/models/fgmoe_vit.py`` (the InvPT / MLoRE
+            protocol).
         norm_cfg (dict): Norm of the ConvModules. Defaults to BN.
         act_cfg (dict): Activation of the ConvModules. Defaults to ReLU.
         token_norm_cfg (dict): Norm of the token blocks and the global expert
@@ -320,13 +309,14 @@ class FGMoEHead(BaseModule):
                     f'of task {task!r} (got num_classes={num_classes})')
         return out
 
-    def _loss_cfg(self, task: str, losses: Dict[str, dict]) -> dict:
-        cfg = copy.deepcopy(DEFAULT_TASK_LOSSES[task])
-        override = losses.get(task, {})
-        if override.get('type', cfg['type']) != cfg['type']:
-            cfg = {}  # another loss type: take the override as is
-        cfg.update(override)
-        return cfg
+    @staticmethod
+    def _loss_cfg(task: str, losses: Dict[str, dict]) -> dict:
+        if task not in losses:
+            raise ValueError(
+                f'FGMoEHead.losses has no loss for task {task!r} (it has '
+                f'{sorted(losses)}); every predicted task needs one, e.g. '
+                'from configs/_base_/models/fgmoe_vit.py')
+        return copy.deepcopy(losses[task])
 
     def aggregate(self, inputs: Sequence[Tensor]) -> Tensor:
         """Feature aggregator.
@@ -414,8 +404,8 @@ class FGMoEHead(BaseModule):
         tokens = x.flatten(2).transpose(1, 2)  # [B, L, D]
         valid = token_valid = None
         if batch_img_metas is not None:
-            valid = valid_tokens(batch_img_metas,
-                                 (height, width)).to(x.device)  # [B, H, W]
+            valid = valid_tokens(batch_img_metas, (height, width),
+                                 x.device)  # [B, H, W]
             token_valid = valid.flatten(1)  # [B, L]
         global_out = global_gate = None
         if self.global_expert is not None:

@@ -219,10 +219,11 @@ class DeformableMixer(nn.Module):
         x = x.contiguous()  # the mmcv op needs contiguous input
         device = x.device.type
         if torch.is_autocast_enabled(device) and not isinstance(
-                self.conv, TorchDeformConv2dPack) and (
-                    device == 'cpu'
-                    or torch.get_autocast_dtype(device) == torch.bfloat16):
-            # mmcv's kernels: fp32 only on CPU, fp32/fp16 on CUDA (no bf16).
+                self.conv, TorchDeformConv2dPack):
+            # mmcv's kernels take no bf16, and in fp16 they compute the
+            # sampling positions and sum the offset gradients (already
+            # multiplied by the loss scale) in half precision: positions snap
+            # to 1/32 px and the sums overflow. fp32 costs little here.
             with torch.autocast(device, enabled=False):
                 return self.conv(x.float())
         return self.conv(x)

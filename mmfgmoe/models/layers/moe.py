@@ -162,6 +162,14 @@ class TopKGate(nn.Module):
         return GateOutput(weights.to(x.dtype), indices, probs)
 
 
+def _count(ids: Tensor, num_bins: int) -> Tensor:
+    """``[num_bins]`` int64 occurrences of each id in ``ids`` (ids in
+    ``[0, num_bins)``): ``torch.bincount`` without its device sync."""
+    return torch.zeros(num_bins, dtype=torch.long,
+                       device=ids.device).scatter_add_(0, ids,
+                                                       torch.ones_like(ids))
+
+
 class FineGrainedMoE(nn.Module):
     """FFN ``D -> H -> D`` with its hidden dimension cut into experts.
 
@@ -287,7 +295,9 @@ class FineGrainedMoE(nn.Module):
         quarter of the cost for ``mlp_ratio=4``.
         """
         hidden = self.act(torch.addmm(b1, tokens, w1))  # [n, h]
-        return (hidden * gate.unsqueeze(-1)) @ w2  # [n, D]
+        # In the hidden dtype: under autocast an fp32 gate would promote the
+        # product to fp32, only for ``@ w2`` to cast it back.
+        return (hidden * gate.unsqueeze(-1).to(hidden.dtype)) @ w2  # [n, D]
 
     def experts_sorted(self, x: Tensor, weights: Tensor, indices: Tensor,
                        counts: Tensor, out: Tensor) -> Tensor:
@@ -402,12 +412,13 @@ class FineGrainedMoE(nn.Module):
         the assignment counts over the ``valid`` tokens, and the ``[E]``
         assignment counts of all tokens (what dispatch runs).
 
-        The mask enters as arithmetic, not as boolean indexing, which would
-        wait for the GPU once per layer and step.
+        The mask enters as arithmetic, not as boolean indexing, and the
+        counts come from ``scatter_add_``, not ``torch.bincount``: on CUDA
+        both wait for the GPU (bincount reads the ids' min and max), once
+        per layer and step each.
         """
         if valid is None:
-            counts = torch.bincount(indices.reshape(-1),
-                                    minlength=self.num_experts)  # [E]
+            counts = _count(indices.reshape(-1), self.num_experts)  # [E]
             num_assign = indices.numel()
             if num_assign == 0:
                 zeros = probs.new_zeros(self.num_experts)
@@ -418,9 +429,9 @@ class FineGrainedMoE(nn.Module):
         num_experts = self.num_experts
         keep = valid.reshape(-1, 1)  # [T, 1] bool
         # The slots of padding tokens count in bins E..2E-1.
-        split = torch.bincount(
+        split = _count(
             torch.where(keep, indices, indices + num_experts).reshape(-1),
-            minlength=2 * num_experts).view(2, num_experts)
+            2 * num_experts).view(2, num_experts)
         counts = split[0]  # [E], valid tokens
         num_valid = keep.sum()
         fraction = counts.to(probs.dtype) / (num_valid *

@@ -55,8 +55,8 @@ class BalancedBinaryCrossEntropyLoss(nn.Module):
             num_valid = valid.sum().clamp(min=1)
             w = (valid.sum() - positive.sum()).float() / num_valid
         else:
-            w = pred.new_tensor(self.pos_weight).float()
+            w = self.pos_weight  # a float: no host-to-device copy
         loss = F.binary_cross_entropy_with_logits(
             pred.float(), positive.float(), reduction='none')  # [B, 1, H, W]
         pixel_weight = positive.float() * w + (~positive).float() * (1. - w)
-        return self.loss_weight * masked_mean(loss * pixel_weight, valid, pred)
+        return self.loss_weight * masked_mean(loss * pixel_weight, valid)

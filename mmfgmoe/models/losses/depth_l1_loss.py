@@ -37,4 +37,4 @@ class DepthL1Loss(nn.Module):
         check_pred_target(pred, target, type(self).__name__, 1)
         valid = target > self.invalid_value  # [B, 1, H, W]
         error = (pred.float() - target.float()).abs()  # [B, 1, H, W]
-        return self.loss_weight * masked_mean(error, valid, pred)
+        return self.loss_weight * masked_mean(error, valid)

@@ -41,4 +41,4 @@ class MaskedCrossEntropyLoss(nn.Module):
         safe_target = target.masked_fill(~valid, 0)
         loss = F.cross_entropy(pred.float(), safe_target,
                                reduction='none')  # [B, H, W]
-        return self.loss_weight * masked_mean(loss, valid, pred)
+        return self.loss_weight * masked_mean(loss, valid)

@@ -36,4 +36,4 @@ class NormalsL1Loss(nn.Module):
         unit = F.normalize(pred.float(), dim=1, eps=self.eps)  # [B, 3, H, W]
         valid = (target != 0).any(dim=1, keepdim=True)  # [B, 1, H, W]
         error = (unit - target.float()).abs()  # [B, 3, H, W]
-        return self.loss_weight * masked_mean(error, valid, pred)
+        return self.loss_weight * masked_mean(error, valid)

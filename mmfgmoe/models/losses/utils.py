@@ -1,38 +1,37 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """Small helpers shared by the mmfgmoe losses."""
+from typing import Optional
+
 import torch
 from torch import Tensor
 
 __all__ = ['masked_mean', 'check_pred_target']
 
 
-def masked_mean(values: Tensor, mask: Tensor, pred: Tensor) -> Tensor:
+def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
     """Mean of ``values`` where ``mask`` is true; 0 (not NaN) when nothing is
     valid.
 
-    The empty case returns ``pred.sum() * 0`` so the result stays connected to
-    the graph (backward works and yields zero gradients; DDP sees every
-    parameter used).
+    The empty case is arithmetic (a zero sum over at least one), not a
+    branch: the result stays connected to the graph (backward yields zero
+    gradients; DDP sees every parameter used) and a GPU is never waited for.
 
     Args:
         values (Tensor): Per-element losses, any shape.
         mask (Tensor): Bool tensor broadcastable to ``values``.
-        pred (Tensor): The prediction the loss belongs to.
 
     Returns:
         Tensor: Scalar.
     """
     mask = mask.expand_as(values)
-    count = mask.sum()
-    if count == 0:
-        return pred.sum() * 0.
-    return torch.where(mask, values, values.new_zeros(())).sum() / count
+    total = torch.where(mask, values, values.new_zeros(())).sum()
+    return total / mask.sum().clamp_min(1)
 
 
 def check_pred_target(pred: Tensor,
                       target: Tensor,
                       name: str,
-                      target_channels: int = None) -> None:
+                      target_channels: Optional[int] = None) -> None:
     """Raise a ``ValueError`` naming the loss when shapes do not match.
 
     Args:

@@ -118,7 +118,8 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         freeze_backbone (bool): Decoder-only fine-tuning. False needs a
             backbone with trainable parameters (an error otherwise).
             Defaults to True.
-        train_cfg (dict, optional): Passed to the head. Defaults to None.
+        train_cfg (dict, optional): Passed to the head's ``loss`` (mmseg's
+            signature; our head uses none). Defaults to None.
         test_cfg (dict, optional): ``mode='whole'`` (the only mode).
         data_preprocessor (dict, optional): Data preprocessor config.
         pretrained (str, optional): Classifier checkpoint whose backbone

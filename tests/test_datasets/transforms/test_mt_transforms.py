@@ -129,14 +129,17 @@ def test_resize_keeps_alignment_and_scales_depth(cls, seed):
 def test_crop_keeps_alignment(cls, ch, cw, seed):
     np.random.seed(seed)
     t = _build(dict(type='MultiTaskRandomCrop', crop_size=(ch, cw)))
-    res = t(_results(cls))
+    orig = _results(cls)
+    res = t(copy.deepcopy(orig))
     h, w = res['img'].shape[:2]
     assert (h, w) == (min(ch, cls.shape[0]), min(cw, cls.shape[1]))
     np.testing.assert_array_equal(res['img'], COLOURS[res['gt_sem_seg']])
     _check_aligned(res)
-    # the crop is a window of the original class map
+    # every map (edges included) is the same window of the original
+    maps = [key for key in orig if key == 'img' or key.startswith('gt_')]
     found = any(
-        np.array_equal(cls[y:y + h, x:x + w], res['gt_sem_seg'])
+        all(np.array_equal(orig[key][y:y + h, x:x + w], res[key])
+            for key in maps)
         for y in range(cls.shape[0] - h + 1)
         for x in range(cls.shape[1] - w + 1))
     assert found
@@ -152,14 +155,12 @@ def test_flip_twice_is_identity_and_mirrors_normals(cls, direction):
     assert once['flip'] and once['flip_direction'] == direction
     axis = 1 if direction == 'horizontal' else 0
     comp = 0 if direction == 'horizontal' else 1
-    np.testing.assert_array_equal(once['gt_sem_seg'],
-                                  np.flip(orig['gt_sem_seg'], axis))
-    np.testing.assert_array_equal(once['img'], COLOURS[once['gt_sem_seg']])
-    expected = np.flip(orig['gt_normals'], axis).copy()
-    expected[..., comp] *= -1
-    np.testing.assert_array_equal(once['gt_normals'], expected)
-    _check_aligned(once, flip_x=direction == 'horizontal') \
-        if direction == 'horizontal' else None
+    # every map is mirrored (edges included), normals also negated
+    for key in [k for k in orig if k == 'img' or k.startswith('gt_')]:
+        expected = np.flip(orig[key], axis).copy()
+        if key == 'gt_normals':
+            expected[..., comp] *= -1
+        np.testing.assert_array_equal(once[key], expected, err_msg=key)
     twice = t(copy.deepcopy(once))
     for key, value in orig.items():
         if isinstance(value, np.ndarray):

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from _model_cfgs import task_losses, tiny_head_cfg
 from mmseg.registry import MODELS
 from mmfgmoe.models.decode_heads import valid_tokens
 from mmfgmoe.models.layers import FineGrainedMoE, switch_balance_loss
@@ -11,17 +12,9 @@ TASKS = ['semseg', 'depth', 'normals', 'edge']
 
 
 def _head(**overrides):
-    cfg = dict(type='FGMoEHead',
-               in_channels=[8, 8],
-               tasks=TASKS,
-               num_classes=dict(semseg=5),
-               channels=16,
-               agg_channels=8,
-               num_blocks=2,
-               num_experts=4,
-               top_k=2,
-               num_shared_experts=1)
-    cfg.update(overrides)
+    overrides = dict(dict(tasks=TASKS, num_blocks=2), **overrides)
+    cfg = tiny_head_cfg(overrides.pop('tasks'), [8, 8], dict(semseg=5),
+                        **overrides)
     torch.manual_seed(0)
     return MODELS.build(cfg)
 
@@ -158,16 +151,32 @@ def test_dense_baseline_has_no_balance_loss(sample_factory):
 
 
 def test_loss_keys_weights_and_balance(sample_factory):
-    head = _head(balance_loss_weight=0.5,
-                 losses=dict(depth=dict(loss_weight=3.)))
-    assert head.losses['depth'].loss_weight == 3.
+    samples = [sample_factory(TASKS, 12, 16, seed=i) for i in range(2)]
+    feats = _feats()
+    metas = [sample.metainfo for sample in samples]
+    reference = _head().loss(feats, samples)  # same seed: same weights
+    losses = task_losses()
+    losses['depth']['loss_weight'] = 3.
+    head = _head(balance_loss_weight=0.5, losses=losses)
     assert head.losses['edge'].loss_weight == 50.
     assert head.losses['edge'].pos_weight == 0.95
-    samples = [sample_factory(TASKS, 12, 16, seed=i) for i in range(2)]
-    losses = head.loss(_feats(), samples)
-    assert set(losses) == {f'loss_{t}' for t in TASKS} | {'loss_moe_balance'}
-    # Switch loss >= 1 (equality only for perfectly balanced routing).
-    assert losses['loss_moe_balance'].item() >= 0.5 - 1e-6
+    out = head.loss(feats, samples)
+    assert set(out) == {f'loss_{t}' for t in TASKS} | {'loss_moe_balance'}
+    torch.testing.assert_close(out['loss_depth'], 3 * reference['loss_depth'])
+    for task in ('semseg', 'normals', 'edge'):
+        torch.testing.assert_close(out[f'loss_{task}'],
+                                   reference[f'loss_{task}'])
+    _, stats = head.forward_with_stats(feats, metas)
+    torch.testing.assert_close(out['loss_moe_balance'],
+                               0.5 * switch_balance_loss(stats))
+
+
+def test_every_task_needs_a_loss():
+    losses = task_losses()
+    del losses['edge']
+    with pytest.raises(ValueError,
+                       match="FGMoEHead.losses has no loss for task 'edge'"):
+        _head(losses=losses)
 
 
 def test_predict_upsamples_to_padded_input():

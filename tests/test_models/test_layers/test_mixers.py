@@ -82,6 +82,32 @@ def test_mixer_rejects_even_kernel():
         DepthwiseConvMixer(8, kernel_size=2)
 
 
+def test_fgmoe_block_keeps_the_token_grid_row_major():
+    """Tokens -> [B, D, H, W] -> tokens keeps each token at its (row, col):
+    a mixer that shifts by one column moves token (i, j + 1) to (i, j) on a
+    non-square grid (a swapped H/W would scramble it, same shapes)."""
+    torch.manual_seed(0)
+    height, width, dims = 3, 4, 8
+    block = FGMoEBlock(dims, dict(type='DepthwiseConvMixer'),
+                       dict(type='LN'), nn.GELU, num_experts=2, top_k=1,
+                       num_shared_experts=0, renormalize=False)
+    with torch.no_grad():
+        block.mixer.dwconv.weight.zero_()
+        block.mixer.dwconv.weight[:, 0, 1, 2] = 1.  # out[i, j] = in[i, j+1]
+        block.mixer.dwconv.bias.zero_()
+        block.mixer.pwconv.weight.copy_(torch.eye(dims)[:, :, None, None])
+        block.mixer.pwconv.bias.zero_()
+        block.moe.w2.zero_()  # the MoE adds nothing
+        block.moe.b2.zero_()
+    x = torch.randn(2, height * width, dims)
+    y, _ = block(x, (height, width))
+    mixed = (y - x).view(2, height, width, dims)
+    normed = block.norm1(x).view(2, height, width, dims)
+    torch.testing.assert_close(mixed[:, :, :-1], normed[:, :, 1:])
+    torch.testing.assert_close(mixed[:, :, -1],
+                               torch.zeros_like(mixed[:, :, -1]))
+
+
 def test_fgmoe_block_tokens_roundtrip():
     torch.manual_seed(0)
     block = FGMoEBlock(16,

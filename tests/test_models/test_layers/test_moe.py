@@ -257,7 +257,7 @@ def test_switch_balance_loss_values():
     assert switch_balance_loss([collapsed]).item() == pytest.approx(4.)
     assert switch_balance_loss([uniform, collapsed]).item() == \
         pytest.approx(2.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='at least one RouterStats'):
         switch_balance_loss([])
 
 

@@ -254,18 +254,21 @@ def test_predict_writes_every_field_at_ori_shape(model_cfg, sample_factory):
     assert bare[0].pred_depth_map.shape == (32, 48)
 
 
-def test_postprocess_strips_padding_undoes_flip_and_resizes(model_cfg):
+@pytest.mark.parametrize('ori_shape', [(4, 6), (8, 12)])
+def test_postprocess_strips_padding_undoes_flip_and_resizes(
+        model_cfg, ori_shape):
+    """Padding cut, flip undone (normals' x negated), then a bilinear resize
+    to ``ori_shape`` (an image the test pipeline resized: (8, 12))."""
+    import torch.nn.functional as F
+
     from mmseg.structures import SegDataSample
     model = _build(model_cfg(['depth', 'normals']))
     height, width = 6, 8
-    ramp = torch.arange(width, dtype=torch.float32).expand(height, width)
-    depth = ramp.clone()[None, None]  # [1, 1, 6, 8]
-    normals = torch.stack([
-        torch.ones(height, width),
-        torch.zeros(height, width),
-        torch.zeros(height, width)
-    ])[None]  # +x everywhere
-    meta = dict(ori_shape=(4, 6),
+    depth = torch.arange(width, dtype=torch.float32).expand(
+        height, width).clone()[None, None]  # [1, 1, 6, 8]
+    normals = torch.zeros(1, 3, height, width)
+    normals[:, 0] = 1.  # +x everywhere
+    meta = dict(ori_shape=ori_shape,
                 img_shape=(4, 6),
                 pad_shape=(6, 8),
                 padding_size=[0, 2, 0, 2],
@@ -274,9 +277,12 @@ def test_postprocess_strips_padding_undoes_flip_and_resizes(model_cfg):
     out = model.postprocess_result(dict(depth=depth, normals=normals),
                                    [SegDataSample(metainfo=meta)])[0]
     # Padding (last 2 columns/rows) removed, then flipped back.
-    torch.testing.assert_close(out.pred_depth_map.data[0, 0],
-                               torch.tensor([5., 4., 3., 2., 1., 0.]))
+    unflipped = torch.tensor([5., 4., 3., 2., 1., 0.]).expand(4, 6)
+    expected = F.interpolate(unflipped[None, None], size=ori_shape,
+                             mode='bilinear', align_corners=False)[0]
+    torch.testing.assert_close(out.pred_depth_map.data, expected)
     # Flipping back negates the normals' x component.
+    assert out.pred_normals.data.shape == (3, *ori_shape)
     assert (out.pred_normals.data[0] == -1).all()
 
 

@@ -64,7 +64,19 @@ def test_tta_test_step_runs_flip_views(model_cfg, sample_factory):
                 data_samples=[[plain], [flipped]])
     with torch.no_grad():
         out = tta.test_step(data)
+        views = [
+            model.test_step(dict(inputs=[img], data_samples=[sample]))[0]
+            for img, sample in ((image, plain), (image.flip(-1), flipped))
+        ]
     assert len(out) == 1
     assert out[0].pred_sem_seg.data.shape == (1, 32, 48)
-    torch.testing.assert_close(out[0].pred_normals.data.norm(dim=0),
-                               torch.ones(32, 48))
+    # The views come back aligned (the flipped one unflipped, its normals'
+    # x negated): the merge is the mean softmax's argmax and the
+    # renormalised mean normal.
+    probs = sum(v.seg_logits.data.softmax(dim=0) for v in views)
+    torch.testing.assert_close(out[0].pred_sem_seg.data,
+                               probs.argmax(dim=0, keepdim=True))
+    mean_normal = sum(v.pred_normals.data for v in views)
+    torch.testing.assert_close(out[0].pred_normals.data,
+                               torch.nn.functional.normalize(mean_normal,
+                                                             dim=0))
