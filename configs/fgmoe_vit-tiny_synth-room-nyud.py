@@ -5,6 +5,7 @@
 # first stage writes one) with a child config:
 #   _base_ = ['./fgmoe_vit-tiny_synth-room-nyud.py']
 #   model = dict(backbone=dict(init_cfg=dict(
+#       _delete_=True,  # the base has init_cfg=None
 #       type='Pretrained', checkpoint='<encoder>.pth', prefix='backbone.')))
 # Without it the frozen encoder is random (a smoke test, not a result).
 # mmseg-style name: fgmoe_vit-tiny16_1xb4-2k_synth-room-nyud-224x288.

@@ -29,19 +29,25 @@ MAX_JOBS=${MAX_JOBS:-$(nproc)}
 
 log() { printf '\033[1m[build_env]\033[0m %s\n' "$*"; }
 
-# An environment built without a visible GPU has mmcv's CPU ops only: the
-# kind of ops is part of the key, so the first build that sees a GPU
-# rebuilds (mmcv's setup.py compiles CUDA ops when torch sees a GPU or
-# FORCE_CUDA=1).
-if [[ "${FORCE_CUDA:-0}" == 1 ]] || nvidia-smi -L > /dev/null 2>&1; then
-    ops_kind=cuda
-else
-    ops_kind=cpu
-fi
-key=$( (cat requirements/*.txt setup.py tools/build_env.sh; echo "$ops_kind") | sha256sum | cut -c1-16)
+key=$(cat requirements/*.txt setup.py tools/build_env.sh | sha256sum | cut -c1-16)
 stamp="$VENV/.mmfgmoe-env-$key"
 if [[ -f "$stamp" ]]; then
-    exit 0
+    # mmcv's setup.py compiles CUDA ops only when torch sees a GPU (or
+    # FORCE_CUDA=1): an environment built without one is rebuilt once torch
+    # sees a GPU and mmcv has CPU ops only (never the other way round:
+    # CUDA ops also run on the CPU).
+    if "$VENV/bin/python" - <<'PY'
+import sys
+import torch
+if not torch.cuda.is_available():
+    sys.exit(0)
+from mmcv.ops import get_compiling_cuda_version
+sys.exit(0 if get_compiling_cuda_version() != 'not available' else 1)
+PY
+    then
+        exit 0
+    fi
+    log "torch sees a GPU but mmcv has CPU ops only: rebuilding mmcv with CUDA ops"
 fi
 
 mmcv_version=$(sed -n 's/^mmcv==//p' requirements/mminstall.txt)
@@ -105,7 +111,8 @@ if ! ls "$wheel_dir"/mmcv-"$mmcv_version"-*.whl > /dev/null 2>&1; then
 else
     log "mmcv $mmcv_version: reusing the wheel in $wheel_dir"
 fi
-pip install -q --no-deps "$wheel_dir"/mmcv-"$mmcv_version"-*.whl
+# --force-reinstall: a CPU-ops mmcv of the same version may be installed
+pip install -q --no-deps --force-reinstall "$wheel_dir"/mmcv-"$mmcv_version"-*.whl
 
 log "OpenMMLab packages, pyEdgeEval, test tools and mmfgmoe (editable)"
 pip install -q -e ".[tests,optional]" -r requirements/mminstall.txt

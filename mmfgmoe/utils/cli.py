@@ -1,6 +1,7 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """What the tools share: flags and config set-up."""
 import argparse
+import datetime
 import os
 import os.path as osp
 from typing import Any, Optional
@@ -101,10 +102,10 @@ def load_config(args: argparse.Namespace) -> Config:
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        if args.launcher != 'pytorch':
+    if cfg.launcher != 'none' and not torch.cuda.is_available():
+        if cfg.launcher != 'pytorch':
             # mmengine's slurm/mpi initialisation binds a CUDA device per rank.
-            raise ValueError(f'--launcher {args.launcher} needs CUDA; without '
+            raise ValueError(f'--launcher {cfg.launcher} needs CUDA; without '
                              'a GPU only --launcher pytorch (torchrun, gloo) '
                              'works')
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
@@ -160,7 +161,10 @@ def destroy_process_group() -> None:
     """
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
-        # No rank tears its connections down while another still talks to
-        # it (a peer's gloo thread that loses its pair aborts the process).
-        dist.barrier()
+        if dist.get_backend() == 'gloo':
+            # No rank tears its connections down while another still talks
+            # to it (a gloo thread that loses its pair aborts the process);
+            # monitored: a rank that failed is named after the timeout
+            # instead of hanging the others for the group's 30 minutes.
+            dist.monitored_barrier(timeout=datetime.timedelta(minutes=5))
         dist.destroy_process_group()

@@ -61,6 +61,17 @@ def test_cpu_refuses_launchers_that_bind_a_cuda_device(launcher):
         _load('--launcher', launcher)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU path')
+def test_launcher_from_cfg_options_gets_the_cpu_set_up():
+    # --cfg-options may set the launcher (as in mmseg); the CPU adaptation
+    # follows the launcher that the Runner will use.
+    cfg = _load('--cfg-options', 'launcher=pytorch')
+    assert cfg.launcher == 'pytorch'
+    assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+    with pytest.raises(ValueError, match='--launcher slurm needs CUDA'):
+        _load('--cfg-options', 'launcher=slurm')
+
+
 def test_revert_sync_bn_cfg_nested():
     cfg = dict(a=dict(type='SyncBN', requires_grad=True),
                b=[dict(norm_cfg=dict(type='SyncBN')), dict(type='LN')],

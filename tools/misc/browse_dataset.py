@@ -16,6 +16,7 @@ transform is visible.
 import argparse
 import os
 import os.path as osp
+import uuid
 from typing import List
 
 from mmengine.config import DictAction
@@ -47,11 +48,13 @@ def main(argv=None) -> List[str]:
     if loader is None:
         raise KeyError(f'{args.config} has no {args.phase}_dataloader')
     dataset = DATASETS.build(loader['dataset'])
-    # Panels go to files only: no backends, and an instance of our own so
-    # that a training run's visualizer (and its settings) is not reused.
+    # Panels go to files only: no backends, and a new instance (mmengine
+    # returns an existing one of the same name with its old settings).
     vis_cfg = dict(cfg.get('visualizer',
                            dict(type='MultiTaskLocalVisualizer')))
-    vis_cfg.update(name='browse_dataset', vis_backends=None, save_dir=None)
+    vis_cfg.update(name=f'browse_dataset_{uuid.uuid4().hex}',
+                   vis_backends=None,
+                   save_dir=None)
     visualizer = VISUALIZERS.build(vis_cfg)
     visualizer.dataset_meta = dataset.metainfo
     os.makedirs(args.output_dir, exist_ok=True)

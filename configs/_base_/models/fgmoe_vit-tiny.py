@@ -4,9 +4,10 @@
 # SynthRoom (the demo's first stage writes one), see
 # configs/fgmoe_vit-tiny_synth-room-nyud.py.
 _base_ = ['./fgmoe_vit.py']
+data_preprocessor = dict(mean=[123.675, 116.28, 103.53],
+                         std=[58.395, 57.12, 57.375])
 model = dict(
-    data_preprocessor=dict(mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375]),
+    data_preprocessor=data_preprocessor,
     backbone=dict(
         arch=dict(
             _delete_=True,  # replaces the base's arch name

@@ -23,9 +23,10 @@ class RoutingStatsHook(Hook):
     updates (i.e. intervals) and hand it to the visualisers a second time.
 
     The statistics come from one extra no-grad pass (data pre-processor,
-    backbone and decoder, the decoder in eval mode) on the iteration's batch and count only the tokens on the images (not the
-    padding that fills the batch), so the training forward is untouched and
-    a disabled hook (not in ``custom_hooks``) costs nothing. Only for
+    backbone and decoder, the decoder in eval mode) on the iteration's batch
+    and count only the tokens on the images (not the padding that fills the
+    batch), so the training forward is untouched and a disabled hook (not in
+    ``custom_hooks``) costs nothing. Only for
     :class:`FGMoEHead`-style heads (``forward_routing``).
 
     Args:

@@ -295,9 +295,10 @@ class FineGrainedMoE(nn.Module):
         quarter of the cost for ``mlp_ratio=4``.
         """
         hidden = self.act(torch.addmm(b1, tokens, w1))  # [n, h]
-        # In the hidden dtype: under autocast an fp32 gate would promote the
-        # product to fp32, only for ``@ w2`` to cast it back.
-        return (hidden * gate.unsqueeze(-1).to(hidden.dtype)) @ w2  # [n, D]
+        # Under autocast the fp32 gate promotes this product to fp32: the
+        # router's gradient (its only task-loss signal, loss-scaled in fp16)
+        # is then reduced over ``h`` in fp32, not in half precision.
+        return (hidden * gate.unsqueeze(-1)) @ w2  # [n, D]
 
     def experts_sorted(self, x: Tensor, weights: Tensor, indices: Tensor,
                        counts: Tensor, out: Tensor) -> Tensor:
