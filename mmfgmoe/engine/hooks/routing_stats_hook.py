@@ -3,6 +3,7 @@
 from typing import Dict, Optional
 
 import torch
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
@@ -26,7 +27,9 @@ class RoutingStatsHook(Hook):
     backbone and decoder, the decoder in eval mode) on the iteration's batch
     and count only the tokens on the images (not the padding that fills the
     batch), so the training forward is untouched and a disabled hook (not in
-    ``custom_hooks``) costs nothing. Only for
+    ``custom_hooks``) costs nothing. In distributed training the logged
+    figures are rank 0's batch (not reduced over ranks; the other ranks skip
+    the extra pass). Only for
     :class:`FGMoEHead`-style heads (``forward_routing``).
 
     Args:
@@ -46,8 +49,10 @@ class RoutingStatsHook(Hook):
                          batch_idx: int,
                          data_batch: Optional[dict] = None,
                          outputs: Optional[dict] = None) -> None:
-        if data_batch is None or not self.every_n_train_iters(
-                runner, self.interval):
+        # Only rank 0 logs: the other ranks skip the extra pass (it runs no
+        # collective, so nothing waits for them).
+        if data_batch is None or not is_main_process() or \
+                not self.every_n_train_iters(runner, self.interval):
             return
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
