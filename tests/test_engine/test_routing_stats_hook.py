@@ -47,6 +47,9 @@ def test_hook_logs_every_task_and_layer(synth_nyud_root, tmp_path):
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
     cfg.default_hooks.checkpoint = None
     cfg.custom_hooks = [dict(type='RoutingStatsHook', interval=1)]
+    # A visualizer of its own: one named 'visualizer' may exist already
+    # (from an earlier Runner in this process), writing to its work dir.
+    cfg.visualizer.name = f'routing_stats_{tmp_path.name}'
     runner = Runner.from_cfg(cfg)
     runner.train()
 

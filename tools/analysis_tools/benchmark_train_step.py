@@ -137,7 +137,7 @@ def _memory(model, optim_wrapper, batch, device: str) -> int:
                    for v in s.values() if torch.is_tensor(v))
 
     if device.startswith('cuda'):
-        _step(model, optim_wrapper, batch)  # the optimizer state exists
+        # (the timed steps have created the optimizer state)
         peak = cuda_step_peak_bytes(lambda: _step(model, optim_wrapper,
                                                   batch))
         return peak + state_bytes()

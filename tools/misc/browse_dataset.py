@@ -19,9 +19,7 @@ import os.path as osp
 import uuid
 from typing import List
 
-from mmengine.config import DictAction
-
-from mmfgmoe.utils.cli import load_config_file
+from mmfgmoe.utils.cli import add_cfg_options, load_config_file
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -34,8 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         default='train', help='which dataloader to browse')
     parser.add_argument('--num', type=int, default=8,
                         help='number of samples (default: 8)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings (key=value)')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 

@@ -418,17 +418,11 @@ class FineGrainedMoE(nn.Module):
         both wait for the GPU (bincount reads the ids' min and max), once
         per layer and step each.
         """
-        if valid is None:
-            counts = _count(indices.reshape(-1), self.num_experts)  # [E]
-            num_assign = indices.numel()
-            if num_assign == 0:
-                zeros = probs.new_zeros(self.num_experts)
-                return RouterStats(zeros, zeros + probs.sum(0),
-                                   counts), counts
-            fraction = counts.to(probs.dtype) / num_assign  # [E]
-            return RouterStats(fraction, probs.mean(dim=0), counts), counts
         num_experts = self.num_experts
-        keep = valid.reshape(-1, 1)  # [T, 1] bool
+        if valid is None:
+            keep = indices.new_ones(indices.shape[0], 1, dtype=torch.bool)
+        else:
+            keep = valid.reshape(-1, 1)  # [T, 1] bool
         # The slots of padding tokens count in bins E..2E-1.
         split = _count(
             torch.where(keep, indices, indices + num_experts).reshape(-1),
