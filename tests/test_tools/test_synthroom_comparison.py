@@ -99,3 +99,29 @@ def test_a_failed_rerun_does_not_report_the_previous_metrics(tmp_path,
     # The retry after the failure trains again instead of reusing anything.
     key = json.loads((work_dir / 'run.json').read_text())
     assert tool.cached_metrics(str(work_dir), key) is None
+
+
+@pytest.mark.parametrize('tasks', [[task] for task in
+                                   ('semseg', 'depth', 'normals', 'edge')] +
+                         [['semseg', 'depth', 'normals', 'edge']])
+def test_run_options_pass_the_config_task_check(tasks):
+    """What train.py/test.py get for every variant and task set passes
+    their check of the task lists (a single-task run once set only the
+    decoder's and dataloaders' lists and was refused)."""
+    from mmengine.config import Config, DictAction
+
+    from mmfgmoe.utils.tasks import check_config_tasks
+    tool = _tool()
+    args = argparse.Namespace(encoder='enc.pth', iters=5, edge_thresholds=9,
+                              data_root='data/x')
+    for extra in tool.VARIANTS.values():
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+        options = parser.parse_args(
+            ['--cfg-options', *tool._options(args, extra, tasks)]).cfg_options
+        cfg = Config.fromfile(osp.join(tool.ROOT, tool.CONFIG))
+        cfg.merge_from_dict(options)
+        check_config_tasks(cfg)
+        assert cfg.model.decode_head.tasks == tasks
+        for split in ('train', 'val', 'test'):
+            assert cfg[f'{split}_dataloader'].dataset.tasks == tasks

@@ -84,6 +84,9 @@ def _options(args, extra: List[str], tasks: List[str]) -> List[str]:
         f'param_scheduler.0.end={args.iters}',
         f'default_hooks.checkpoint.interval={args.iters}',
         f'test_evaluator.edge_thresholds={args.edge_thresholds}',
+        # The config's one task list; the fields below must agree with it
+        # (check_config_tasks), so a single-task run sets it too.
+        f'tasks={task_list}',
         f'{HEAD}tasks={task_list}',
     ]
     for split in ('train', 'val', 'test'):
