@@ -105,23 +105,25 @@ def test_a_failed_rerun_does_not_report_the_previous_metrics(tmp_path,
                                    ('semseg', 'depth', 'normals', 'edge')] +
                          [['semseg', 'depth', 'normals', 'edge']])
 def test_run_options_pass_the_config_task_check(tasks):
-    """What train.py/test.py get for every variant and task set passes
-    their check of the task lists (a single-task run once set only the
-    decoder's and dataloaders' lists and was refused)."""
+    """What train.py/test.py and get_flops.py get for every variant and task
+    set passes their check of the task lists (single-task runs were refused
+    when only the decoder's and dataloaders' lists were set)."""
     from mmengine.config import Config, DictAction
 
     from mmfgmoe.utils.tasks import check_config_tasks
     tool = _tool()
     args = argparse.Namespace(encoder='enc.pth', iters=5, edge_thresholds=9,
                               data_root='data/x')
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     for extra in tool.VARIANTS.values():
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-        options = parser.parse_args(
-            ['--cfg-options', *tool._options(args, extra, tasks)]).cfg_options
-        cfg = Config.fromfile(osp.join(tool.ROOT, tool.CONFIG))
-        cfg.merge_from_dict(options)
-        check_config_tasks(cfg)
-        assert cfg.model.decode_head.tasks == tasks
-        for split in ('train', 'val', 'test'):
-            assert cfg[f'{split}_dataloader'].dataset.tasks == tasks
+        for options in (tool.run_options(args, extra, tasks),
+                        tool.task_options(tasks) + extra):
+            cfg = Config.fromfile(osp.join(tool.ROOT, tool.CONFIG))
+            cfg.merge_from_dict(
+                parser.parse_args(['--cfg-options',
+                                   *options]).cfg_options)
+            check_config_tasks(cfg)
+            assert cfg.model.decode_head.tasks == tasks
+            for split in ('train', 'val', 'test'):
+                assert cfg[f'{split}_dataloader'].dataset.tasks == tasks

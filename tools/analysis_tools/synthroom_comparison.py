@@ -75,8 +75,19 @@ def _task_list(tasks: List[str]) -> str:
     return '[' + ','.join(f"'{t}'" for t in tasks) + ']'
 
 
-def _options(args, extra: List[str], tasks: List[str]) -> List[str]:
+def task_options(tasks: List[str]) -> List[str]:
+    """``--cfg-options`` that set every task list of the config to
+    ``tasks``: the tools refuse a config whose lists disagree
+    (``check_config_tasks``), so a single-task run sets them all."""
     task_list = _task_list(tasks)
+    return [f'tasks={task_list}', f'{HEAD}tasks={task_list}'] + [
+        f'{split}_dataloader.dataset.tasks={task_list}'
+        for split in ('train', 'val', 'test')
+    ]
+
+
+def run_options(args, extra: List[str], tasks: List[str]) -> List[str]:
+    """``--cfg-options`` of one training and test run."""
     opts = [
         f'model.backbone.init_cfg.checkpoint={args.encoder}',
         f'train_cfg.max_iters={args.iters}',
@@ -84,15 +95,9 @@ def _options(args, extra: List[str], tasks: List[str]) -> List[str]:
         f'param_scheduler.0.end={args.iters}',
         f'default_hooks.checkpoint.interval={args.iters}',
         f'test_evaluator.edge_thresholds={args.edge_thresholds}',
-        # The config's one task list; the fields below must agree with it
-        # (check_config_tasks), so a single-task run sets it too.
-        f'tasks={task_list}',
-        f'{HEAD}tasks={task_list}',
-    ]
-    for split in ('train', 'val', 'test'):
-        opts += [f'{split}_dataloader.dataset.data_root={args.data_root}',
-                 f'{split}_dataloader.dataset.tasks={task_list}']
-    return opts + extra
+    ] + [f'{split}_dataloader.dataset.data_root={args.data_root}'
+         for split in ('train', 'val', 'test')]
+    return opts + task_options(tasks) + extra
 
 
 def _file_digest(path: str) -> str:
@@ -145,7 +150,7 @@ def cached_metrics(work_dir: str, key: dict) -> Optional[Dict[str, float]]:
 def run_variant(args, name: str, extra: List[str],
                 tasks: List[str]) -> Dict[str, float]:
     work_dir = osp.join(args.out, name.replace(' ', '_').replace('/', '-'))
-    opts = _options(args, extra, tasks)
+    opts = run_options(args, extra, tasks)
     key = run_key(args, opts)
     metrics = cached_metrics(work_dir, key)
     if metrics is None:
@@ -167,8 +172,8 @@ def run_variant(args, name: str, extra: List[str],
             metrics = json.load(f)
     params = subprocess.run(
         [args.python, 'tools/analysis_tools/get_flops.py', CONFIG,
-         '--shape', '128', '176', '--cfg-options', *extra,
-         f'{HEAD}tasks={_task_list(tasks)}'],
+         '--shape', '128', '176', '--cfg-options', *task_options(tasks),
+         *extra],
         cwd=ROOT, capture_output=True, text=True)
     if params.returncode != 0:
         raise RuntimeError(f'get_flops.py failed for {name}:\n'
