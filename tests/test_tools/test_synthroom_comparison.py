@@ -108,22 +108,20 @@ def test_run_options_pass_the_config_task_check(tasks):
     """What train.py/test.py and get_flops.py get for every variant and task
     set passes their check of the task lists (single-task runs were refused
     when only the decoder's and dataloaders' lists were set)."""
-    from mmengine.config import Config, DictAction
-
-    from mmfgmoe.utils.tasks import check_config_tasks
+    from mmfgmoe.utils.cli import add_cfg_options, load_config_file
     tool = _tool()
     args = argparse.Namespace(encoder='enc.pth', iters=5, edge_thresholds=9,
                               data_root='data/x')
     parser = argparse.ArgumentParser()
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options(parser)
     for extra in tool.VARIANTS.values():
         for options in (tool.run_options(args, extra, tasks),
                         tool.task_options(tasks) + extra):
-            cfg = Config.fromfile(osp.join(tool.ROOT, tool.CONFIG))
-            cfg.merge_from_dict(
+            # the tools' own reading: merge, then check_config_tasks
+            cfg = load_config_file(
+                osp.join(tool.ROOT, tool.CONFIG),
                 parser.parse_args(['--cfg-options',
                                    *options]).cfg_options)
-            check_config_tasks(cfg)
             assert cfg.model.decode_head.tasks == tasks
-            for split in ('train', 'val', 'test'):
+            for split in tool.SPLITS:
                 assert cfg[f'{split}_dataloader'].dataset.tasks == tasks

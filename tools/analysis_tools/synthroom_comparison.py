@@ -29,6 +29,8 @@ TASKS = ['semseg', 'depth', 'normals', 'edge']
 HEADLINE = [('semseg', 'mIoU', False), ('depth', 'rmse', True),
             ('normals', 'mean', True), ('edge', 'odsF', False)]
 HEAD = 'model.decode_head.'
+#: The dataloaders every run points at the demo data and its tasks.
+SPLITS = ('train', 'val', 'test')
 VARIANTS: Dict[str, List[str]] = {
     'FGMoE': [],
     'FGMoE w/o shared experts': [HEAD + 'use_shared_experts=False'],
@@ -82,7 +84,7 @@ def task_options(tasks: List[str]) -> List[str]:
     task_list = _task_list(tasks)
     return [f'tasks={task_list}', f'{HEAD}tasks={task_list}'] + [
         f'{split}_dataloader.dataset.tasks={task_list}'
-        for split in ('train', 'val', 'test')
+        for split in SPLITS
     ]
 
 
@@ -96,7 +98,7 @@ def run_options(args, extra: List[str], tasks: List[str]) -> List[str]:
         f'default_hooks.checkpoint.interval={args.iters}',
         f'test_evaluator.edge_thresholds={args.edge_thresholds}',
     ] + [f'{split}_dataloader.dataset.data_root={args.data_root}'
-         for split in ('train', 'val', 'test')]
+         for split in SPLITS]
     return opts + task_options(tasks) + extra
 
 
