@@ -72,6 +72,26 @@ def test_torch_deform_conv_matches_mmcv(groups, deform_groups, size):
         torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize('groups', [1, 2])
+def test_torch_deform_conv_with_bias_starts_as_plain_conv(groups):
+    """mmcv's layer has no bias; ours may. With zero offsets it is the
+    grouped convolution with that bias, outputs and gradients."""
+    torch.manual_seed(0)
+    layer = TorchDeformConv2dPack(8, 6, 3, padding=1, groups=groups,
+                                  bias=True)
+    nn.init.normal_(layer.bias)
+    x = torch.randn(2, 8, 4, 5, requires_grad=True)
+    out = layer(x)
+    plain = nn.functional.conv2d(x, layer.weight, layer.bias, padding=1,
+                                 groups=groups)
+    torch.testing.assert_close(out, plain, atol=1e-5, rtol=1e-5)
+    weights = torch.randn_like(out)
+    params = [x, layer.weight, layer.bias]
+    for got, want in zip(torch.autograd.grad((out * weights).sum(), params),
+                         torch.autograd.grad((plain * weights).sum(), params)):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
 def test_torch_deform_conv_rejects_stride():
     with pytest.raises(ValueError, match='stride'):
         TorchDeformConv2dPack(4, 4, 3, stride=2)
