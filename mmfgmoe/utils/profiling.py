@@ -2,7 +2,7 @@
 """Timing and memory measurement shared by the benchmark tools."""
 import statistics
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, Iterable, List
 
 import torch
 
@@ -49,18 +49,38 @@ def cuda_step_peak_bytes(step: Callable[[], object]) -> int:
     return torch.cuda.max_memory_allocated() - before
 
 
-def autograd_saved_bytes(step: Callable[[], torch.Tensor]) -> int:
-    """Bytes of the tensors autograd saves for backward while ``step`` runs.
+def autograd_saved_bytes(step: Callable[[], torch.Tensor],
+                         exclude: Iterable[torch.Tensor] = ()) -> int:
+    """Bytes of memory that autograd keeps alive for backward while ``step``
+    runs.
 
     On CPU there is no allocator peak to read; what a sparse MoE or a frozen
-    backbone changes is exactly this activation memory. ``step`` returns the
-    tensor to backpropagate (a loss or an output, summed here).
+    backbone changes is exactly this activation memory. It is counted per
+    storage, not per saved tensor: a tensor that several operations save, or
+    views of one (an expanded weight, a slice), is memory once, and a small
+    view keeps its whole storage alive.
+
+    Args:
+        step (Callable[[], Tensor]): Runs the forward pass and returns the
+            tensor to backpropagate (a loss or an output, summed here).
+        exclude (Iterable[Tensor]): Tensors whose storages do not count
+            although autograd saves them, such as the model's parameters
+            (held whether or not a step runs). Defaults to none.
+
+    Returns:
+        int: Bytes of the distinct storages saved for backward.
     """
+    seen = {tensor.untyped_storage().data_ptr() for tensor in exclude}
     total = 0
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
         nonlocal total
-        total += tensor.numel() * tensor.element_size()
+        storage = tensor.untyped_storage()
+        # Saved tensors stay alive until backward, so an address seen here
+        # cannot be reused by a later allocation of the same step.
+        if storage.data_ptr() not in seen:
+            seen.add(storage.data_ptr())
+            total += storage.nbytes()
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):

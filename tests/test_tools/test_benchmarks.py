@@ -33,6 +33,21 @@ def test_autograd_saved_bytes_counts_activations():
     assert autograd_saved_bytes(lambda: frozen @ weight) == frozen.numel() * 4
 
 
+def test_autograd_saved_bytes_counts_each_storage_once():
+    weight = torch.randn(8, 8, requires_grad=True)
+    x = torch.randn(4, 8, requires_grad=True)
+    # Both products save x and weight; the batched one saves an expanded
+    # view of weight (3x its numel, one storage).
+    both = lambda: x @ weight + torch.bmm(  # noqa: E731
+        x.expand(3, 4, 8), weight.expand(3, 8, 8)).sum(0)
+    assert autograd_saved_bytes(both) == (4 * 8 + 8 * 8) * 4
+    # Parameters are held anyway: excluded, only x counts.
+    assert autograd_saved_bytes(both, exclude=[weight]) == 4 * 8 * 4
+    # A slice keeps its whole storage alive.
+    rows = torch.randn(100, 8)
+    assert autograd_saved_bytes(lambda: rows[:2] @ weight) == 100 * 8 * 4
+
+
 def test_benchmark_moe_last_line():
     lines = _output('tools/analysis_tools/benchmark_moe.py', '--tokens', '64',
                     '256', '--embed-dims', '32', '--repeats', '1', '--warmup',

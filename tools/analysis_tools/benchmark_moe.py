@@ -5,8 +5,8 @@ then mask" vs. the dense FFN of the same activated width.
 Forward + backward time (median over repeats, the three variants interleaved
 in one process so machine noise hits them alike) and peak memory (CUDA: the
 allocator's peak above what was allocated before the step; CPU: the bytes
-autograd keeps for backward, which is what differs between the variants) at
-several token counts.
+autograd keeps alive for backward beyond the weights, which is what differs
+between the variants) at several token counts.
 
     python tools/analysis_tools/benchmark_moe.py [--tokens 1024 4096 16384]
         [--embed-dims 256] [--num-experts 16] [--top-k 4] [--num-shared 2]
@@ -26,7 +26,7 @@ The last line reads ``sparse_vs_dense_ratio=<x> sparse_vs_mask_ratio=<y>``
 (time ratios at 4096 tokens, or the token count closest to it).
 """
 import argparse
-from typing import Callable, Dict
+from typing import Callable, Dict, List
 
 import torch
 import torch.nn as nn
@@ -119,20 +119,24 @@ def gemm_bound(num_tokens: int, layer: FineGrainedMoE, device: str,
     return times['sparse'] / times['dense']
 
 
-def _peak_memory(step: Callable[[], torch.Tensor], device: str) -> int:
+def _peak_memory(step: Callable[[], torch.Tensor], device: str,
+                 weights: List[torch.Tensor]) -> int:
     if device.startswith('cuda'):
         return cuda_step_peak_bytes(lambda: step().sum().backward())
-    return autograd_saved_bytes(step)
+    return autograd_saved_bytes(step, exclude=weights)
 
 
 def benchmark(variants: Dict[str, Callable[[], torch.Tensor]], device: str,
-              repeats: int, warmup: int) -> Dict[str, Dict[str, float]]:
-    """Median fwd+bwd seconds and peak memory per variant, interleaved."""
+              repeats: int, warmup: int,
+              weights: List[torch.Tensor]) -> Dict[str, Dict[str, float]]:
+    """Median fwd+bwd seconds and peak memory per variant, interleaved;
+    ``weights`` (held anyway) do not count as memory on CPU."""
     times = interleaved_median_times(
         {name: (lambda step=step: step().sum().backward())
          for name, step in variants.items()}, repeats, warmup, device)
     return {
-        name: dict(time=times[name], memory=_peak_memory(step, device))
+        name: dict(time=times[name],
+                   memory=_peak_memory(step, device, weights))
         for name, step in variants.items()
     }
 
@@ -170,7 +174,9 @@ def main() -> None:
             sparse=sparse, masked=masked, dense=dense)
         variants = {name: (lambda layer=layer: layer(x)[0])
                     for name, layer in layers.items()}
-        result = benchmark(variants, args.device, args.repeats, args.warmup)
+        weights = [p for layer in layers.values() for p in layer.parameters()]
+        result = benchmark(variants, args.device, args.repeats, args.warmup,
+                           weights)
         base = result['sparse']['time']
         for name, r in result.items():
             print(f'{num_tokens:>7} {name:>7} {r["time"] * 1e3:>11.2f} '

@@ -8,8 +8,8 @@ losses, backward, optimizer step) on random images, the two interleaved in
 one process, median over repeats, at each input size. Memory: what a step
 needs beyond the weights, which is what freezing changes: on CUDA the
 allocator's peak above the memory allocated before the step plus the
-optimizer state; on CPU the bytes autograd saves for backward plus gradients
-plus optimizer state.
+optimizer state; on CPU the bytes autograd keeps alive for backward (the
+weights left out) plus gradients plus optimizer state.
 
     python tools/analysis_tools/benchmark_train_step.py [CONFIG]
         [--shape 224 288 448 576] [--batch-size 2] [--repeats 5]
@@ -142,7 +142,8 @@ def _memory(model, optim_wrapper, batch, device: str) -> int:
                                                   batch))
         return peak + state_bytes()
     optim_wrapper.zero_grad()
-    saved = autograd_saved_bytes(lambda: _loss(model, batch))
+    saved = autograd_saved_bytes(lambda: _loss(model, batch),
+                                 exclude=model.parameters())
     optim_wrapper.step()  # creates the optimizer state counted below
     grads = sum(p.grad.numel() * p.grad.element_size()
                 for p in model.parameters() if p.grad is not None)
