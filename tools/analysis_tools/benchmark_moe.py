@@ -166,15 +166,15 @@ def main() -> None:
         profile({name: (lambda layer=layer: layer(x)[0])
                  for name, layer in (('sparse', sparse), ('dense', dense))},
                 args.repeats)
+    layers: Dict[str, nn.Module] = dict(sparse=sparse, masked=masked,
+                                        dense=dense)
+    weights = [p for layer in layers.values() for p in layer.parameters()]
     ratios = {}
     for num_tokens in args.tokens:
         x = torch.randn(num_tokens, args.embed_dims, device=args.device,
                         requires_grad=True)
-        layers: Dict[str, nn.Module] = dict(
-            sparse=sparse, masked=masked, dense=dense)
         variants = {name: (lambda layer=layer: layer(x)[0])
                     for name, layer in layers.items()}
-        weights = [p for layer in layers.values() for p in layer.parameters()]
         result = benchmark(variants, args.device, args.repeats, args.warmup,
                            weights)
         base = result['sparse']['time']

@@ -96,9 +96,10 @@ def deform_conv2d_grid_sample(x: Tensor,
     group_in, group_out = (channels // groups) * taps, out_channels // groups
     cols = cols.view(batch * groups, group_in,
                      out_h * out_w)  # [B*g, C/g*k*k, Ho*Wo]
-    # A batched product, not a 1x1 F.conv2d: oneDNN's 1x1 convolution
-    # backward on these NCHW columns is slow, and the layer runs 8-16%
-    # faster at the decoder's sizes on CPU (benchmark_dcn.py).
+    # A batched product, not a 1x1 F.conv2d: oneDNN's backward of that
+    # convolution on these NCHW columns is slow; the layer runs 8-16% faster
+    # at the decoder's sizes on 2 CPU threads (timed against the convolution
+    # side by side).
     kernel = weight.reshape(1, groups, group_out, group_in).expand(
         batch, -1, -1, -1).reshape(batch * groups, group_out,
                                    group_in)  # [B*g, O/g, C/g*k*k]
