@@ -3,7 +3,6 @@
 import math
 import os
 import pickle
-import socket
 import sys
 
 import numpy as np
@@ -54,9 +53,9 @@ def _evaluate(indices):
     return out
 
 
-def _worker(rank: int, port: int, out_file: str) -> None:
+def _worker(rank: int, rendezvous: str, out_file: str) -> None:
     torch_dist.init_process_group(
-        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+        'gloo', init_method=f'file://{rendezvous}', rank=rank,
         world_size=WORLD_SIZE)
     try:
         # mmengine's DefaultSampler(shuffle=False): pad to a multiple of the
@@ -80,16 +79,13 @@ def _worker(rank: int, port: int, out_file: str) -> None:
     os._exit(0)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.timeout(240)
 def test_two_process_gloo_equals_one_process(tmp_path):
     out_file = str(tmp_path / 'res')
-    mp.spawn(_worker, args=(_free_port(), out_file), nprocs=WORLD_SIZE,
+    # A rendezvous file, not a TCP port: a port found free here could be
+    # taken by another process before the workers bind it.
+    rendezvous = str(tmp_path / 'rendezvous')
+    mp.spawn(_worker, args=(rendezvous, out_file), nprocs=WORLD_SIZE,
              join=True)
     single = _evaluate(range(NUM_SAMPLES))
     for rank in range(WORLD_SIZE):
