@@ -114,7 +114,7 @@ def test_run_options_pass_the_config_task_check(tasks):
                               data_root='data/x')
     parser = argparse.ArgumentParser()
     add_cfg_options(parser)
-    for extra in tool.VARIANTS.values():
+    for _, extra in tool.VARIANTS.values():
         for options in (tool.run_options(args, extra, tasks),
                         tool.task_options(tasks) + extra):
             # the tools' own reading: merge, then check_config_tasks
@@ -125,3 +125,29 @@ def test_run_options_pass_the_config_task_check(tasks):
             assert cfg.model.decode_head.tasks == tasks
             for split in tool.SPLITS:
                 assert cfg[f'{split}_dataloader'].dataset.tasks == tasks
+
+
+def test_variants_are_chosen_by_short_id(monkeypatch):
+    """The command line takes short ids; the table and work dirs keep the
+    labels, one work dir per variant."""
+    tool = _tool()
+    monkeypatch.setattr('sys.argv', [
+        'synthroom_comparison.py', '--encoder', 'e.pth', '--variants',
+        'fgmoe', 'coarse', '--extra-seeds', '1', '--seed-variants', 'dense'
+    ])
+    args = tool.parse_args()
+    assert args.variants == ['fgmoe', 'coarse']
+    assert args.seed_variants == ['dense']
+    monkeypatch.setattr('sys.argv', ['synthroom_comparison.py', '--encoder',
+                                     'e.pth'])
+    args = tool.parse_args()
+    assert args.variants == list(tool.VARIANTS)
+    assert args.seed_variants == ['fgmoe', 'dense']
+    labels = [variant.label for variant in tool.VARIANTS.values()]
+    assert len(set(labels)) == len(labels)
+    monkeypatch.setattr('sys.argv', [
+        'synthroom_comparison.py', '--encoder', 'e.pth', '--seed-variants',
+        'FGMoE'
+    ])
+    with pytest.raises(SystemExit):
+        tool.parse_args()

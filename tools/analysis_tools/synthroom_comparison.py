@@ -20,7 +20,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = 'configs/demo/fgmoe_vit-tiny_demo.py'
@@ -31,19 +31,32 @@ HEADLINE = [('semseg', 'mIoU', False), ('depth', 'rmse', True),
 HEAD = 'model.decode_head.'
 #: The dataloaders every run points at the demo data and its tasks.
 SPLITS = ('train', 'val', 'test')
-VARIANTS: Dict[str, List[str]] = {
-    'FGMoE': [],
-    'FGMoE w/o shared experts': [HEAD + 'use_shared_experts=False'],
-    'FGMoE w/o global expert': [HEAD + 'use_global_expert=False'],
-    'dense multi-task (same activated width)': [HEAD + 'moe=False'],
+
+
+class Variant(NamedTuple):
+    """A decoder of the comparison: its table label and head switches."""
+    label: str
+    options: List[str]
+
+
+#: Keyed by the short id the command line takes (``--variants``,
+#: ``--seed-variants``).
+VARIANTS: Dict[str, Variant] = {
+    'fgmoe': Variant('FGMoE', []),
+    'no-shared': Variant('FGMoE w/o shared experts',
+                         [HEAD + 'use_shared_experts=False']),
+    'no-global': Variant('FGMoE w/o global expert',
+                         [HEAD + 'use_global_expert=False']),
+    'dense': Variant('dense multi-task (same activated width)',
+                     [HEAD + 'moe=False']),
     # Same switches as configs/baselines/coarse-moe_vit-b16_nyud.py: 4
     # experts of FGMoE's activated width (h = mlp_ratio * D * 1.5 / 4 =
     # 1.5 D = top-4 + 2 shared of D / 4), top-1, per task like FGMoE's;
     # scaled by its raw router probability (a renormalised top-1 weight is 1).
-    'coarse MoE (4 experts, top-1)': [
+    'coarse': Variant('coarse MoE (4 experts, top-1)', [
         HEAD + 'num_experts=4', HEAD + 'top_k=1', HEAD + 'renormalize=False',
         HEAD + 'expert_ratio=1.5', HEAD + 'use_shared_experts=False'
-    ],
+    ]),
 }
 
 
@@ -65,10 +78,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--extra-seeds', type=int, nargs='*', default=[],
                         help='train --seed-variants again with these seeds '
                         '(randomness.seed), to see the run-to-run spread')
+    parser.add_argument('--variants', nargs='+', default=list(VARIANTS),
+                        choices=list(VARIANTS),
+                        help='decoders to train with the config seed '
+                        '(default: all)')
     parser.add_argument('--seed-variants', nargs='+',
-                        default=['FGMoE',
-                                 'dense multi-task (same activated width)'],
-                        choices=list(VARIANTS))
+                        default=['fgmoe', 'dense'], choices=list(VARIANTS),
+                        help='decoders to train again with --extra-seeds')
     return parser.parse_args()
 
 
@@ -256,13 +272,16 @@ def main() -> None:
     for path in ('encoder', 'data_root', 'out'):
         setattr(args, path, osp.abspath(getattr(args, path)))
     os.makedirs(args.out, exist_ok=True)
-    results = {name: run_variant(args, name, extra, TASKS)
-               for name, extra in VARIANTS.items()}
+    results = {}
+    for key in args.variants:
+        label, options = VARIANTS[key]
+        results[label] = run_variant(args, label, options, TASKS)
     for seed in args.extra_seeds:
-        for name in args.seed_variants:
-            results[f'{name}, seed {seed}'] = run_variant(
-                args, f'{name} seed {seed}',
-                VARIANTS[name] + [f'randomness.seed={seed}'], TASKS)
+        for key in args.seed_variants:
+            label, options = VARIANTS[key]
+            results[f'{label}, seed {seed}'] = run_variant(
+                args, f'{label} seed {seed}',
+                options + [f'randomness.seed={seed}'], TASKS)
     single: Dict[str, float] = {}
     single_cost: Dict[str, List[str]] = dict(trainable=[], decoder_flops=[])
     if not args.skip_single_task:
