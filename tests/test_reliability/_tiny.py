@@ -83,6 +83,23 @@ def tiny_config(data_root: str,
     return out_path
 
 
+def check_returncode(proc: subprocess.CompletedProcess) -> None:
+    """Fail with the error lines and the tail of the output when the tool
+    run by :func:`run_tool` failed."""
+    if proc.returncode == 0:
+        return
+    output = proc.stdout + proc.stderr
+    # every rank's error lines first (torchrun interleaves the ranks), then
+    # the tail of the output
+    errors = [
+        line for line in output.splitlines()
+        if re.search(r'Error|error:|Traceback|terminate', line)
+    ]
+    raise AssertionError(f'{proc.args} failed (rc {proc.returncode}):\n' +
+                         '\n'.join(errors[-40:]) + '\n---\n' +
+                         output[-4000:])
+
+
 def run_tool(*args: str,
              timeout: int = 300,
              env: Optional[dict] = None,
@@ -101,15 +118,6 @@ def run_tool(*args: str,
                           text=True,
                           timeout=timeout,
                           env=full_env)
-    if check and proc.returncode != 0:
-        output = proc.stdout + proc.stderr
-        # every rank's error lines first (torchrun interleaves the ranks),
-        # then the tail of the output
-        errors = [
-            line for line in output.splitlines()
-            if re.search(r'Error|error:|Traceback|terminate', line)
-        ]
-        raise AssertionError(f'{cmd} failed (rc {proc.returncode}):\n' +
-                             '\n'.join(errors[-40:]) + '\n---\n' +
-                             output[-4000:])
+    if check:
+        check_returncode(proc)
     return proc

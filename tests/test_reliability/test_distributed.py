@@ -10,11 +10,13 @@ import sys
 import pytest
 import torch
 
-from _tiny import ROOT, run_tool, tiny_config
+from _tiny import ROOT, check_returncode, run_tool, tiny_config
 
 #: Seconds after which a hung distributed run counts as a failure.
 DIST_TIMEOUT = 240
 TRAIN_ITERS = 3
+#: Tries of a distributed run whose port was taken before torchrun bound it.
+PORT_TRIES = 3
 
 
 def _free_port() -> str:
@@ -23,22 +25,29 @@ def _free_port() -> str:
         return str(sock.getsockname()[1])
 
 
-def _dist_env() -> dict:
-    return dict(PYTHON=sys.executable,
-                PORT=_free_port(),
-                PYTHONPATH=osp.dirname(osp.abspath(__file__)))
+def _run_dist(script: str, *args: str, check: bool = True):
+    """Run ``tools/<script>`` on a port that was free a moment ago, again on
+    another one if a process took it in between (torchrun's store then
+    fails with EADDRINUSE before any rank starts)."""
+    for _ in range(PORT_TRIES):
+        proc = run_tool(osp.join(ROOT, 'tools', script),
+                        *args,
+                        timeout=DIST_TIMEOUT,
+                        env=dict(PYTHON=sys.executable,
+                                 PORT=_free_port(),
+                                 PYTHONPATH=osp.dirname(osp.abspath(__file__))),
+                        check=False)
+        if 'EADDRINUSE' not in proc.stdout + proc.stderr:
+            break
+    if check:
+        check_returncode(proc)
+    return proc
 
 
 def _dist_train(config: str, work_dir: str, expect_failure=False) -> str:
     """Train ``config`` on 2 ranks; the combined output of both."""
-    proc = run_tool(osp.join(ROOT, 'tools', 'dist_train.sh'),
-                    config,
-                    '2',
-                    '--work-dir',
-                    work_dir,
-                    timeout=DIST_TIMEOUT,
-                    env=_dist_env(),
-                    check=not expect_failure)
+    proc = _run_dist('dist_train.sh', config, '2', '--work-dir', work_dir,
+                     check=not expect_failure)
     log = proc.stdout + proc.stderr
     if expect_failure:
         assert proc.returncode != 0, log[-3000:]
@@ -81,14 +90,8 @@ def test_dist_train_empty_expert_and_dist_test(synth_nyud_root, tmp_path):
     # Distributed evaluation (3 images on 2 ranks: the sampler pads one)
     # equals single-process evaluation of the same checkpoint.
     dist_dir, single_dir = str(tmp_path / 'dist'), str(tmp_path / 'single')
-    run_tool(osp.join(ROOT, 'tools', 'dist_test.sh'),
-             config,
-             checkpoint,
-             '2',
-             '--work-dir',
-             dist_dir,
-             timeout=DIST_TIMEOUT,
-             env=_dist_env())
+    _run_dist('dist_test.sh', config, checkpoint, '2', '--work-dir',
+              dist_dir)
     run_tool('tools/test.py',
              config,
              checkpoint,
@@ -125,3 +128,21 @@ def test_dist_non_finite_loss_on_one_rank_stops_every_rank(
     assert (f'non-finite loss at iteration {iters}: on rank(s) [1] (this '
             'rank 0 is finite)') in log, log[-3000:]
     assert not osp.exists(osp.join(work_dir, f'iter_{iters}.pth'))
+
+
+def test_a_taken_port_is_tried_again_on_another(monkeypatch, tmp_path):
+    """``_run_dist`` moves on to a new port when torchrun finds its port
+    taken (here on purpose; in a full suite by any other process)."""
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        ports = [str(taken.getsockname()[1]), _free_port()]
+        monkeypatch.setattr(sys.modules[__name__], '_free_port',
+                            lambda: ports.pop(0))
+        # The ranks start (the store is up) and stop at the missing config.
+        proc = _run_dist('dist_train.sh', str(tmp_path / 'missing.py'), '2',
+                         check=False)
+    assert not ports
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and 'EADDRINUSE' not in log, log[-3000:]
+    assert 'missing.py' in log, log[-3000:]
