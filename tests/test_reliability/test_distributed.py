@@ -5,6 +5,7 @@ and distributed metrics equal to single-process metrics."""
 import json
 import os.path as osp
 import socket
+import subprocess
 import sys
 
 import pytest
@@ -25,7 +26,9 @@ def _free_port() -> str:
         return str(sock.getsockname()[1])
 
 
-def _run_dist(script: str, *args: str, check: bool = True):
+def _run_dist(script: str,
+              *args: str,
+              check: bool = True) -> subprocess.CompletedProcess:
     """Run ``tools/<script>`` on a port that was free a moment ago, again on
     another one if a process took it in between (torchrun's store then
     fails with EADDRINUSE before any rank starts)."""
