@@ -11,6 +11,7 @@ import json
 import os
 import os.path as osp
 
+from mmengine.config import Config
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner import Runner, load_checkpoint
 
@@ -44,8 +45,17 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def trigger_visualization_hook(cfg, args):
-    """Turn on drawing in the config's visualization hook (mmseg behaviour)."""
+def trigger_visualization_hook(cfg: Config,
+                               args: argparse.Namespace) -> Config:
+    """Turn on drawing in the config's visualization hook (mmseg behaviour).
+
+    Args:
+        cfg (Config): The test config; changed in place.
+        args (argparse.Namespace): ``show``, ``wait_time`` and ``show_dir``.
+
+    Returns:
+        Config: ``cfg``.
+    """
     if 'visualization' not in cfg.default_hooks:
         raise RuntimeError(
             '--show/--show-dir need default_hooks.visualization, e.g. '
@@ -58,6 +68,28 @@ def trigger_visualization_hook(cfg, args):
     if args.show_dir:
         cfg.visualizer['save_dir'] = args.show_dir
     return cfg
+
+
+def set_output_dir(cfg: Config, out: str) -> None:
+    """Make the config's ``MultiTaskMetric`` test evaluator(s) write their
+    predictions to ``out`` (``test_evaluator`` may be one dict or a list).
+
+    Raises:
+        ValueError: When ``test_evaluator`` has no ``MultiTaskMetric``.
+    """
+    evaluators = cfg.test_evaluator
+    if isinstance(evaluators, dict):
+        evaluators = [evaluators]
+    metrics = [
+        e for e in evaluators if str(getattr(e.get('type'), '__name__', e.get(
+            'type'))).split('.')[-1] == 'MultiTaskMetric'
+    ]
+    if not metrics:
+        raise ValueError(
+            '--out needs a MultiTaskMetric in test_evaluator (it writes the '
+            f'predictions), got {[e.get("type") for e in evaluators]}')
+    for metric in metrics:
+        metric['output_dir'] = out
 
 
 def main() -> None:
@@ -84,7 +116,7 @@ def main() -> None:
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     if args.out is not None:
-        cfg.test_evaluator['output_dir'] = args.out
+        set_output_dir(cfg, args.out)
 
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)

@@ -19,7 +19,15 @@ __all__ = [
 
 
 def add_cfg_options(parser: argparse.ArgumentParser) -> None:
-    """Add mmseg's ``--cfg-options`` flag."""
+    """Add mmseg's ``--cfg-options`` flag.
+
+    The flag's values are parsed by mmengine's ``DictAction`` into a dict
+    (``args.cfg_options``, None when the flag is not given).
+
+    Args:
+        parser (argparse.ArgumentParser): The parser to add the flag to, in
+            place.
+    """
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -31,7 +39,16 @@ def add_cfg_options(parser: argparse.ArgumentParser) -> None:
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """Add mmseg's common flags: ``--work-dir``, ``--cfg-options``,
-    ``--launcher`` and ``--local_rank``."""
+    ``--launcher`` and ``--local_rank``.
+
+    ``--launcher`` is one of ``none`` (the default), ``pytorch``, ``slurm``
+    or ``mpi``; ``--local_rank`` (also spelt ``--local-rank``) is an int,
+    0 by default. These are the flags :func:`load_config` reads.
+
+    Args:
+        parser (argparse.ArgumentParser): The parser to add the flags to, in
+            place.
+    """
     parser.add_argument('--work-dir', help='the dir to save logs, models and metrics')
     add_cfg_options(parser)
     parser.add_argument(
@@ -90,6 +107,23 @@ def load_config(args: argparse.Namespace) -> Config:
     ``device_ids=None`` (mmengine passes ``[LOCAL_RANK]``, which DDP rejects
     for CPU modules) and SyncBN becomes BN (torch syncs batch statistics on
     accelerators only). See also :func:`setup_cpu_distributed`.
+
+    ``LOCAL_RANK`` is set in the environment from ``args.local_rank`` when
+    it is not set yet, and ``cfg.launcher`` is ``--launcher`` unless
+    ``--cfg-options`` sets ``launcher``.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments with ``config`` (the
+            config file path) and the flags of :func:`add_common_args`:
+            ``work_dir``, ``cfg_options``, ``launcher`` and ``local_rank``.
+
+    Returns:
+        Config: The config, with ``launcher`` and ``work_dir`` set.
+
+    Raises:
+        FileNotFoundError: When ``args.config`` does not exist.
+        ValueError: When the config's task lists disagree, or when the
+            launcher is ``slurm`` or ``mpi`` on a machine without CUDA.
     """
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -123,7 +157,13 @@ def load_config(args: argparse.Namespace) -> Config:
 
 def revert_sync_bn_cfg(cfg: Any) -> None:
     """Turn every ``type='SyncBN'`` in a (model) config into ``'BN'``, in
-    place: mmengine's ``revert_sync_batchnorm`` for a model not built yet."""
+    place: mmengine's ``revert_sync_batchnorm`` for a model not built yet.
+
+    Args:
+        cfg (Any): A (model) config to walk: dicts (``ConfigDict`` included)
+            and the items of lists and tuples are searched recursively;
+            any other value is left alone.
+    """
     if isinstance(cfg, dict):
         if cfg.get('type') == 'SyncBN':
             cfg['type'] = 'BN'
@@ -143,6 +183,13 @@ def setup_cpu_distributed(cfg: Config) -> None:
     ``torch.cuda.set_device(LOCAL_RANK)``, which fails without a GPU. The
     Runner skips its own initialisation when a process group exists, so we
     create it here (``env://`` from torchrun, backend from the config).
+
+    Nothing is done unless ``cfg.launcher`` is ``'pytorch'``, CUDA is not
+    available and no process group exists yet.
+
+    Args:
+        cfg (Config): The config from :func:`load_config`; its
+            ``env_cfg.dist_cfg.backend`` is used, ``gloo`` if unset.
     """
     import torch.distributed as dist
     if (cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available()

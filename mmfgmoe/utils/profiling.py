@@ -19,6 +19,20 @@ def interleaved_median_times(steps: Dict[str, Callable[[], object]],
     Interleaving makes machine noise (other processes, frequency changes)
     hit every variant alike, so their ratios mean something on a noisy
     machine. CUDA work is synchronised before and after each call.
+
+    Args:
+        steps (dict[str, Callable[[], object]]): Named callables without
+            arguments, each one step of a variant; what they return is
+            ignored.
+        repeats (int): Timed rounds, each calling every step once (at
+            least 1).
+        warmup (int): Untimed rounds run first.
+        device (str): Device the steps run on; CUDA is synchronised when it
+            starts with ``'cuda'``.
+
+    Returns:
+        dict[str, float]: Median wall-clock seconds per call of each step,
+        keyed like ``steps``.
     """
     cuda = device.startswith('cuda')
     times: Dict[str, List[float]] = {name: [] for name in steps}
@@ -40,6 +54,17 @@ def cuda_step_peak_bytes(step: Callable[[], object]) -> int:
 
     Relative, not absolute: the other variants of a benchmark (their
     weights, optimizer states) stay on the device and must not count.
+
+    Resets the peak memory statistics of the current CUDA device; needs
+    CUDA.
+
+    Args:
+        step (Callable[[], object]): Called once, without arguments; what
+            it returns is ignored.
+
+    Returns:
+        int: Peak bytes allocated while ``step`` ran minus the bytes
+        allocated before it.
     """
     torch.cuda.synchronize()
     before = torch.cuda.memory_allocated()

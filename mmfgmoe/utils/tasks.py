@@ -54,6 +54,17 @@ def check_tasks(tasks: Sequence[str],
                 field: str = 'tasks') -> List[str]:
     """Validate a task list from a config and return it as a list.
 
+    Args:
+        tasks (Sequence[str]): Task names; a single string is taken as a
+            list of one task.
+        allowed (Sequence[str]): Valid task names. Defaults to all of
+            :data:`TASK_SPECS`.
+        field (str): The config field the list comes from, named in the
+            error messages. Defaults to ``'tasks'``.
+
+    Returns:
+        list[str]: The tasks, in the given order.
+
     Raises:
         ValueError: naming ``field`` when the list is empty, has duplicates or
             names a task outside ``allowed``.

@@ -28,7 +28,18 @@ def _frequent_classes(summary: Dict, min_class_share: float) -> np.ndarray:
 
 
 def expert_colors(num_experts: int) -> np.ndarray:
-    """``[E, 4]`` RGBA colours, distinct for up to 20 experts."""
+    """``[E, 4]`` RGBA colours, distinct for up to 20 experts.
+
+    Up to 20 experts take matplotlib's ``tab20`` colours, its dark shades
+    first; more take ``E`` evenly spaced hues of ``hsv``.
+
+    Args:
+        num_experts (int): Number of experts ``E``.
+
+    Returns:
+        np.ndarray: ``[E, 4]`` float RGBA colours in [0, 1], row ``e`` the
+        colour of expert ``e``.
+    """
     plt = _pyplot()
     cmap = plt.get_cmap('tab20' if num_experts <= 20 else 'hsv')
     if num_experts <= 20:
@@ -43,6 +54,13 @@ def plot_expert_usage(summary: Dict, path: str) -> None:
 
     Cells show the percentage of a task's token-to-expert assignments that
     went to each expert (rows sum to 100); ``100 / E`` is perfect balance.
+
+    Args:
+        summary (dict): :meth:`RoutingAccumulator.summary`; reads
+            ``num_experts`` and, per task, the ``fraction`` ``[E]`` of each
+            of its ``layers`` (every task has as many layers as the first).
+        path (str): Output image file (format from its extension, e.g.
+            PNG).
     """
     plt = _pyplot()
     tasks = list(summary['tasks'])
@@ -89,6 +107,18 @@ def plot_class_cooccurrence(summary: Dict,
     the assignments: 0 (white) = the expert sees the class as often as the
     task's experts do on average, +1 = twice as often, -1 = half. Classes
     below ``min_class_share`` of the labelled tokens are left out.
+
+    Args:
+        summary (dict): :meth:`RoutingAccumulator.summary` of an accumulator
+            with ``class_names``; reads ``class_names``, ``class_tokens``,
+            ``num_experts`` and the ``cooccurrence`` ``[E][C]`` of each of
+            ``task``'s ``layers``.
+        task (str): The task whose experts are shown, a key of
+            ``summary['tasks']``.
+        path (str): Output image file (format from its extension, e.g.
+            PNG).
+        min_class_share (float): Smallest share of the labelled tokens
+            (``class_tokens``) a class needs to be shown. Defaults to 0.005.
     """
     plt = _pyplot()
     names = summary['class_names']
@@ -128,7 +158,19 @@ def plot_global_gate(summary: Dict,
                      path: str,
                      min_class_share: float = 0.005) -> None:
     """Distribution of the global-expert gate per task (histogram) and its
-    mean per semantic class (where classes are known)."""
+    mean per semantic class (where classes are known).
+
+    Args:
+        summary (dict): :meth:`RoutingAccumulator.summary` of a decoder with
+            a global expert; reads ``class_names`` and, per task, the
+            ``global_gate``'s ``histogram`` and, when ``class_names`` is not
+            None, its ``by_class`` means (also ``class_tokens``).
+        path (str): Output image file (format from its extension, e.g.
+            PNG).
+        min_class_share (float): Smallest share of the labelled tokens
+            (``class_tokens``) a class needs to be shown in the per-class
+            panel. Defaults to 0.005.
+    """
     plt = _pyplot()
     tasks = list(summary['tasks'])
     with_classes = summary['class_names'] is not None
@@ -193,7 +235,8 @@ def plot_routing_maps(image: np.ndarray,
             values in [0, 1]; None without a global expert.
         num_experts (int): ``E`` (fixes the colours).
         path (str): Output PNG.
-        title (str): Figure title (e.g. the image name).
+        title (str): Figure title (e.g. the image name); none when empty.
+            Defaults to ''.
     """
     plt = _pyplot()
     from matplotlib.colors import ListedColormap

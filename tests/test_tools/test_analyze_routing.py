@@ -12,10 +12,12 @@ import torch
 from _tool_loader import load_tool
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmengine.structures import PixelData
 from PIL import Image
 
 import mmfgmoe  # noqa: F401
 from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'demo', 'fgmoe_vit-tiny_demo.py')
@@ -119,3 +121,30 @@ def test_dense_decoder_gate_only_and_nothing_to_analyse(synth_nyud_root,
     bare = MODELS.build(cfg.model).eval()
     with pytest.raises(ValueError, match='no routing to analyse'):
         tool.analyze(bare, loader, out, None, 0, None)
+
+
+def _sample_with_label(label: torch.Tensor, **metainfo) -> SegDataSample:
+    sample = SegDataSample(metainfo=metainfo)
+    sample.gt_sem_seg = PixelData(data=label[None])
+    return sample
+
+
+def test_token_classes_on_padded_and_on_original_size_labels():
+    """Training batches pad the labels with the inputs (one pixel grid);
+    test labels keep their own resolution over the unpadded image."""
+    tool = _load_tool()
+    rows, cols = torch.tensor([1.5, 5.5]), torch.tensor([1.5, 5.5, 9.5])
+    # Class = 10 * row + column // 4 of the input pixel.
+    grid = (10 * torch.arange(8)[:, None] + torch.arange(12)[None] // 4)
+    # A 6x8 crop padded to 8x12 in training: the label is the input's grid.
+    padded = grid.clone()
+    padded[6:], padded[:, 8:] = 255, 255
+    train = _sample_with_label(padded, img_shape=(6, 8), pad_shape=(8, 12))
+    out = tool.semantic_at_tokens([train], rows, cols, 255,
+                                  padded_labels=True)
+    assert out[0].tolist() == [[10, 11, 255], [50, 51, 255]]
+    # A test label at twice the input's resolution over its 6x8 image.
+    test = _sample_with_label(grid.repeat_interleave(2, 0).repeat_interleave(
+        2, 1)[:12, :16], img_shape=(6, 8))
+    out = tool.semantic_at_tokens([test], rows, cols[:2], 255)
+    assert out[0].tolist() == [[10, 11], [50, 51]]

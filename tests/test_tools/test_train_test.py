@@ -92,3 +92,21 @@ def test_train_resume_then_test(synth_nyud_root, tmp_path):
     assert proc.returncode != 0 and f"checkpoint '{missing}' does not " \
         'exist' in proc.stderr
     assert not osp.exists(tmp_path / 'none')  # stopped before the Runner
+
+
+def test_out_reaches_every_multitask_metric_of_an_evaluator_list():
+    from _tool_loader import load_tool
+    from mmengine.config import Config
+    tool = load_tool('test.py')
+    cfg = Config(dict(test_evaluator=[
+        dict(type='MultiTaskMetric'), dict(type='IoUMetric'),
+        dict(type='mmseg.MultiTaskMetric', tasks=['edge'])]))
+    tool.set_output_dir(cfg, 'preds')
+    assert [e.get('output_dir') for e in cfg.test_evaluator] == [
+        'preds', None, 'preds']
+    cfg = Config(dict(test_evaluator=dict(type='MultiTaskMetric')))
+    tool.set_output_dir(cfg, 'preds')
+    assert cfg.test_evaluator.output_dir == 'preds'
+    with pytest.raises(ValueError, match='--out needs a MultiTaskMetric'):
+        tool.set_output_dir(Config(dict(test_evaluator=dict(
+            type='IoUMetric'))), 'preds')

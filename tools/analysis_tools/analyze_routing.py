@@ -22,7 +22,7 @@ import copy
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -36,6 +36,7 @@ from mmfgmoe.visualization.routing_figures import (plot_class_cooccurrence,
                                                    plot_global_gate,
                                                    plot_routing_maps)
 from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
 
 
 def parse_args() -> argparse.Namespace:
@@ -78,19 +79,38 @@ def routing_to_cpu(routing):
         valid=None if routing.valid is None else routing.valid.cpu())
 
 
-def semantic_at_tokens(data_samples, rows: torch.Tensor, cols: torch.Tensor,
-                       ignore_index: int) -> torch.Tensor:
+def semantic_at_tokens(data_samples: Sequence[SegDataSample],
+                       rows: torch.Tensor, cols: torch.Tensor,
+                       ignore_index: int,
+                       padded_labels: bool = False) -> torch.Tensor:
     """``[B, h, w]`` class id of the label pixel under each token centre
-    (``ignore_index`` outside the label)."""
+    (``ignore_index`` outside the label).
+
+    Args:
+        data_samples (Sequence[SegDataSample]): The batch's samples, with
+            ``gt_sem_seg``.
+        rows (Tensor): ``[h]`` token centre rows in input pixels.
+        cols (Tensor): ``[w]`` token centre columns in input pixels.
+        ignore_index (int): Class id of tokens off the label.
+        padded_labels (bool): The labels were padded with the inputs (the
+            pre-processor's training mode), so they share the input's pixel
+            grid. Otherwise (test mode) a label covers the unpadded image
+            (``img_shape``) at its own resolution, e.g. the original one.
+
+    Returns:
+        Tensor: ``[B, h, w]`` int64 class ids.
+    """
     out = torch.full((len(data_samples), len(rows), len(cols)),
                      ignore_index,
                      dtype=torch.long)
     for b, sample in enumerate(data_samples):
         label = sample.gt_sem_seg.data[0].long().cpu()  # [H_l, W_l]
-        height, width = sample.metainfo['img_shape'][:2]
-        # The label may be at another resolution than the model input.
-        r = (rows * label.shape[0] / height).long()
-        c = (cols * label.shape[1] / width).long()
+        if padded_labels:
+            r, c = rows.long(), cols.long()
+        else:
+            height, width = sample.metainfo['img_shape'][:2]
+            r = (rows * label.shape[0] / height).long()
+            c = (cols * label.shape[1] / width).long()
         inside_r, inside_c = r < label.shape[0], c < label.shape[1]
         out[b][inside_r[:, None] & inside_c[None, :]] = label[
             r[inside_r]][:, c[inside_c]].flatten()
@@ -151,8 +171,9 @@ def analyze(model, dataloader, out_dir: str, num_images: Optional[int],
                                        routing.hw_shape)
             valid = routing.valid  # [B, H, W], False on padding
             semantic = semantic_at_tokens(
-                samples, rows, cols,
-                ignore_index) if class_names is not None else None
+                samples, rows, cols, ignore_index,
+                padded_labels=training_batches
+            ) if class_names is not None else None
             accumulator.update(routing, valid, semantic)
             for b, sample in enumerate(samples):
                 if seen + b >= num_maps:

@@ -20,7 +20,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Union
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = 'configs/demo/fgmoe_vit-tiny_demo.py'
@@ -104,7 +104,8 @@ def task_options(tasks: List[str]) -> List[str]:
     ]
 
 
-def run_options(args, extra: List[str], tasks: List[str]) -> List[str]:
+def run_options(args: argparse.Namespace, extra: List[str],
+                tasks: List[str]) -> List[str]:
     """``--cfg-options`` of one training and test run."""
     opts = [
         f'model.backbone.init_cfg.checkpoint={args.encoder}',
@@ -138,7 +139,7 @@ def _tree_digest(root: str) -> str:
     return digest.hexdigest()
 
 
-def run_key(args, opts: List[str]) -> dict:
+def run_key(args: argparse.Namespace, opts: List[str]) -> dict:
     """What a run is trained from: the options, and the content of the
     encoder, the data and the config behind their paths (re-training the
     encoder or regenerating the data at the same path is a new run)."""
@@ -165,8 +166,21 @@ def cached_metrics(work_dir: str, key: dict) -> Optional[Dict[str, float]]:
         return None
 
 
-def run_variant(args, name: str, extra: List[str],
-                tasks: List[str]) -> Dict[str, float]:
+def run_variant(args: argparse.Namespace, name: str, extra: List[str],
+                tasks: List[str]) -> Dict[str, Union[float, str]]:
+    """Train and test one decoder (or reuse a finished run with the same
+    :func:`run_key`) and measure its size.
+
+    Args:
+        args (argparse.Namespace): The script's arguments.
+        name (str): The table row, also the work dir under ``args.out``.
+        extra (list[str]): The variant's own ``--cfg-options``.
+        tasks (list[str]): The tasks the decoder predicts.
+
+    Returns:
+        dict: The test metrics (``<task>.<metric>: float``) plus
+        ``trainable`` and ``decoder_flops`` (get_flops.py's strings).
+    """
     work_dir = osp.join(args.out, name.replace(' ', '_').replace('/', '-'))
     opts = run_options(args, extra, tasks)
     key = run_key(args, opts)
