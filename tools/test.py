@@ -17,6 +17,7 @@ from mmengine.runner import Runner, load_checkpoint
 
 import mmfgmoe  # noqa: F401  (registers every mmfgmoe module in mmseg's registries)
 from mmfgmoe.compat import check_local_checkpoint
+from mmfgmoe.utils import cfg_type_name
 from mmfgmoe.utils.cli import (add_common_args, destroy_process_group,
                                load_config, setup_cpu_distributed)
 
@@ -81,8 +82,8 @@ def set_output_dir(cfg: Config, out: str) -> None:
     if isinstance(evaluators, dict):
         evaluators = [evaluators]
     metrics = [
-        e for e in evaluators if str(getattr(e.get('type'), '__name__', e.get(
-            'type'))).split('.')[-1] == 'MultiTaskMetric'
+        e for e in evaluators
+        if cfg_type_name(e.get('type')) == 'MultiTaskMetric'
     ]
     if not metrics:
         raise ValueError(

@@ -2,10 +2,10 @@
 """Shared machinery of the multi-task datasets (split files, file checks)."""
 import os
 import os.path as osp
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from mmseg.datasets import BaseSegDataset
-from ..utils import check_tasks
+from ..utils import cfg_type_name, check_tasks
 
 __all__ = ['BaseMultiTaskDataset', 'voc_colormap']
 
@@ -27,6 +27,17 @@ def voc_colormap(num: int) -> List[List[int]]:
             c >>= 3
         palette.append([r, g, b])
     return palette
+
+
+def _names_transform(pipeline: Any, name: str) -> bool:
+    """Whether a (possibly nested, e.g. ``TestTimeAug``) pipeline holds a
+    transform registered as ``name``, as a config dict or an instance."""
+    if isinstance(pipeline, dict):
+        return cfg_type_name(pipeline.get('type')) == name or any(
+            _names_transform(value, name) for value in pipeline.values())
+    if isinstance(pipeline, (list, tuple)):
+        return any(_names_transform(item, name) for item in pipeline)
+    return type(pipeline).__name__ == name
 
 
 class BaseMultiTaskDataset(BaseSegDataset):
@@ -61,6 +72,14 @@ class BaseMultiTaskDataset(BaseSegDataset):
             raise TypeError(f'{type(self).__name__}: data_root must be a '
                             f'path, got {data_root!r}')
         data_root = os.fspath(data_root)
+        if kwargs.get('test_mode') and _names_transform(
+                pipeline, 'MultiTaskPad'):
+            raise ValueError(
+                f'{type(self).__name__} (test_mode=True): the pipeline holds '
+                'a MultiTaskPad, whose padding the predictions would be '
+                'resized over (the model strips only the padding of its '
+                'data_preprocessor); pad test images with '
+                'data_preprocessor.test_cfg (size or size_divisor) instead')
         self.split = split
         self.tasks = check_tasks(
             list(self.TASKS) if tasks is None else tasks,

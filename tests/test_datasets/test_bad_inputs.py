@@ -258,3 +258,18 @@ def test_pascal_bad_inputs(corrupt, pascal_copy):
     msg = str(info.value)
     assert path in msg, msg
     assert re.search(problem, msg), msg
+
+
+@pytest.mark.parametrize('pipeline', [
+    [dict(type='MultiTaskPad', size_divisor=32)],
+    [dict(type='TestTimeAug', transforms=[[
+        dict(type='mmseg.MultiTaskPad', size=(256, 256))]])],
+], ids=['plain', 'in_tta'])
+def test_a_test_pipeline_must_not_pad(pipeline, synth_nyud_root):
+    """The model strips only its pre-processor's padding from predictions."""
+    with pytest.raises(ValueError, match='test_mode=True.*MultiTaskPad'):
+        NYUDv2MultiTaskDataset(synth_nyud_root, split='val', test_mode=True,
+                               pipeline=LOAD + pipeline)
+    # Training pipelines may pad.
+    NYUDv2MultiTaskDataset(synth_nyud_root, split='train',
+                           pipeline=LOAD + pipeline[:1])

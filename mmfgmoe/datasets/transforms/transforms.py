@@ -290,6 +290,8 @@ class MultiTaskPad(BaseTransform):
     pads each batch after normalisation, with the mean colour as at test
     time, and records the padding for the balance loss. A pipeline pad puts
     raw ``pad_val`` pixels (black by default) into the crops instead.
+    Test-mode datasets reject it: predictions are resized to ``ori_shape``
+    after only the pre-processor's padding is stripped.
 
     Required keys: ``img``, ``gt_*``. Modified keys: ``img``, ``img_shape``,
     ``gt_*``. Added keys: ``pad_shape``, ``pad_fixed_size``,
