@@ -152,27 +152,38 @@ def _load_from_local(filename: str, map_location: Any = None) -> Any:
                            f'not a torch checkpoint): {err}') from err
 
 
-def _load_from_http(filename: str,
-                    map_location: Any = None,
-                    model_dir: Optional[str] = None,
-                    progress: bool = os.isatty(0)) -> Any:
+def _load_from_http(filename: str, map_location: Any = None) -> Any:
 
     def fetch(url, map_location, weights_only):
         return torch.hub.load_state_dict_from_url(
             url,
-            model_dir=model_dir,
             map_location=map_location,
-            progress=progress,
+            progress=os.isatty(0),
             weights_only=weights_only)
 
     # Rank 0 downloads first; the others then read the cached file.
     rank, world_size = get_dist_info()
+    error = None
     if rank == 0:
-        checkpoint = load_checkpoint_file(filename, map_location, fetch)
-    if world_size > 1:
-        torch.distributed.barrier()
-        if rank > 0:
+        try:
             checkpoint = load_checkpoint_file(filename, map_location, fetch)
+        except Exception as err:  # re-raised below, on every rank
+            error = err
+    if world_size > 1:
+        # Tell every rank whether rank 0 failed and why: at a plain barrier
+        # the others would wait for rank 0's exit and then fail with a
+        # "connection closed" (gloo) or wait until the launcher stops them,
+        # the reason in rank 0's log only.
+        reason = [None if error is None else f'{type(error).__name__}: '
+                  f'{error}']
+        torch.distributed.broadcast_object_list(reason, src=0)
+        if rank > 0:
+            if reason[0] is not None:
+                raise RuntimeError(f'rank 0 could not load checkpoint '
+                                   f'{filename!r}: {reason[0]}')
+            checkpoint = load_checkpoint_file(filename, map_location, fetch)
+    if error is not None:
+        raise error
     return checkpoint
 
 

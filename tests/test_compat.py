@@ -156,6 +156,44 @@ def test_model_zoo_names_are_loaded_weights_only(http_dir, tmp_path,
         _load_checkpoint('open-mmlab://nope', map_location='cpu')
 
 
+def _load_on_rank(rank: int, rendezvous: str, url: str, out: str) -> None:
+    import datetime
+
+    import torch.distributed as dist
+    dist.init_process_group('gloo', init_method=f'file://{rendezvous}',
+                            rank=rank, world_size=2,
+                            timeout=datetime.timedelta(seconds=60))
+    try:
+        _load_checkpoint(url, map_location='cpu')
+        message = 'loaded'
+    except Exception as err:
+        message = f'{type(err).__name__}: {err}'
+    with open(f'{out}.{rank}', 'w') as f:
+        f.write(message)
+    dist.destroy_process_group()
+    os._exit(0)  # see test_distributed_eval.py's worker
+
+
+@pytest.mark.timeout(120)
+def test_every_rank_raises_when_rank_0_cannot_download(http_dir, tmp_path):
+    """Rank 0 downloads first: the waiting ranks must fail with its reason,
+    not with a lost connection or a timeout."""
+    import time
+
+    import torch.multiprocessing as mp
+    _, url = http_dir
+    out = str(tmp_path / 'message')
+    start = time.monotonic()
+    mp.spawn(_load_on_rank, args=(str(tmp_path / 'rendezvous'),
+                                  f'{url}/missing.pth', out), nprocs=2)
+    assert time.monotonic() - start < 50  # well within the 60 s timeout
+    messages = [open(f'{out}.{rank}').read() for rank in (0, 1)]
+    assert messages[0].startswith('HTTPError') and '404' in messages[0]
+    assert messages[1].startswith('RuntimeError: rank 0 could not load '
+                                  f"checkpoint '{url}/missing.pth': "
+                                  'HTTPError'), messages[1]
+
+
 @pytest.mark.parametrize('name', [
     'torchvision://resnet50', 'modelzoo://resnet50', 'open-mmlab://x',
     'openmmlab://x', 'mmcls://x', 'http://h/x.pth', 'https://h/x.pth',
