@@ -6,8 +6,9 @@ import cv2
 import mmcv
 import numpy as np
 import torch
-from mmengine.dist import master_only
+from mmengine.dist import is_main_process
 from mmengine.structures import BaseDataElement
+from mmengine.visualization import LocalVisBackend
 
 from mmseg.registry import VISUALIZERS
 from mmseg.structures import SegDataSample
@@ -292,7 +293,6 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
             return image
         return np.concatenate(rows, axis=0)
 
-    @master_only
     def add_datasample(self,
                        name: str,
                        image: np.ndarray,
@@ -310,6 +310,11 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
         (``with_labels`` is accepted for compatibility; class names are not
         written on the overlays).
 
+        Unlike mmseg's (rank 0 only), it draws on every rank, so that a
+        distributed test writes the panels of all images: ranks other than
+        0 send them to the local (file) backends only; logging backends
+        (TensorBoard, W&B) and ``show`` stay rank 0's.
+
         Returns:
             np.ndarray: The drawn RGB panel.
         """
@@ -318,10 +323,17 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
         else:
             drawn = self.draw_panel(image, data_sample, draw_gt, draw_pred)
         self.set_image(drawn)
-        if show:
+        main = is_main_process()
+        if show and main:
             self.show(drawn, win_name=name, wait_time=wait_time)
         if out_file is not None:
             mmcv.imwrite(mmcv.rgb2bgr(drawn), out_file)
-        else:
+        elif main:
             self.add_image(name, drawn, step)
+        else:
+            # Files are named by image: the ranks' samples do not collide
+            # (the sampler's padding repeats a sample with the same panel).
+            for backend in self._vis_backends.values():
+                if isinstance(backend, LocalVisBackend):
+                    backend.add_image(name, drawn, step)
         return drawn

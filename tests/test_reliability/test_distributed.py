@@ -3,6 +3,7 @@
 (torchrun, gloo): training with an expert that gets no token on one rank,
 and distributed metrics equal to single-process metrics."""
 import json
+import os
 import os.path as osp
 import socket
 import subprocess
@@ -93,8 +94,9 @@ def test_dist_train_empty_expert_and_dist_test(synth_nyud_root, tmp_path):
     # Distributed evaluation (3 images on 2 ranks: the sampler pads one)
     # equals single-process evaluation of the same checkpoint.
     dist_dir, single_dir = str(tmp_path / 'dist'), str(tmp_path / 'single')
+    show_dir = str(tmp_path / 'panels')
     _run_dist('dist_test.sh', config, checkpoint, '2', '--work-dir',
-              dist_dir)
+              dist_dir, '--show-dir', show_dir)
     run_tool('tools/test.py',
              config,
              checkpoint,
@@ -104,6 +106,9 @@ def test_dist_train_empty_expert_and_dist_test(synth_nyud_root, tmp_path):
     dist_metrics, single_metrics = _metrics(dist_dir), _metrics(single_dir)
     assert len(single_metrics) >= 10 and 'edge.odsF' in single_metrics
     assert dist_metrics == single_metrics
+    # Every rank draws its images (mmseg's visualizer draws rank 0's only).
+    panels = os.listdir(osp.join(show_dir, 'vis_data', 'vis_image'))
+    assert len(panels) == 3, panels
 
 
 @pytest.mark.skipif(not torch.distributed.is_gloo_available(),
