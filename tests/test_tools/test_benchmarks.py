@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from mmfgmoe.utils.profiling import autograd_saved_bytes
@@ -84,14 +85,17 @@ def test_benchmark_train_step_last_line():
     assert float(match.group(2)) < 1
 
 
-def test_benchmark_pipeline_last_line(synth_nyud_root):
+@pytest.mark.parametrize('edge_workers', [1, 2])
+def test_benchmark_pipeline_last_line(synth_nyud_root, edge_workers):
+    """With background edge workers the timed evaluation waits for them."""
     proc = subprocess.run(
         [sys.executable, 'tools/analysis_tools/benchmark_pipeline.py',
          'configs/demo/fgmoe_vit-tiny_demo.py', '--num-images', '2',
          '--repeats', '1', '--edge-backends', 'fast', '--cfg-options',
          f'train_dataloader.dataset.data_root={synth_nyud_root}',
          f'test_dataloader.dataset.data_root={synth_nyud_root}',
-         'test_evaluator.edge_thresholds=5'],
+         'test_evaluator.edge_thresholds=5',
+         f'test_evaluator.edge_workers={edge_workers}'],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()

@@ -28,6 +28,7 @@ from typing import Callable, Dict, List
 
 import numpy as np
 import torch
+from mmengine.evaluator import BaseMetric
 from scipy import ndimage as ndi
 
 from mmfgmoe.utils import TASK_SPECS
@@ -114,10 +115,12 @@ def main() -> None:
             metric.dataset_meta = test_set.metainfo
             metrics[task if backend is None else f'edge[{backend}]'] = metric
 
-    def run_metric(metric) -> None:
+    def run_metric(metric: BaseMetric) -> None:
         for sample in samples:
             metric.process(None, [sample])
-        metric.results.clear()
+        # Also waits for background edge jobs (edge_workers > 1) and clears
+        # the results.
+        metric.evaluate(len(samples))
 
     timings: Dict[str, List[float]] = {
         name: []
