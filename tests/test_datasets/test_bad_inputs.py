@@ -198,6 +198,18 @@ def _p_labelmap_key(root, sid):
     return path, "no key 'LabelMap'"
 
 
+def _p_labelmap_fractional(root, sid):
+    path = osp.join(root, 'pascal-context', 'trainval', sid + '.mat')
+    sio.savemat(path, {'LabelMap': np.full((96, 128), 2.5)})
+    return path, 'non-integer values'
+
+
+def _p_labelmap_3d(root, sid):
+    path = osp.join(root, 'pascal-context', 'trainval', sid + '.mat')
+    sio.savemat(path, {'LabelMap': np.zeros((96, 128, 2), np.uint16)})
+    return path, r'2-D array of class ids.*shape \(96, 128, 2\), dtype uint16'
+
+
 def _p_corrupt_mat(root, sid):
     path = osp.join(root, 'human_parts', sid + '.mat')
     open(path, 'wb').write(b'MATLAB 5.0 MAT-file, truncated')
@@ -242,7 +254,8 @@ def _p_unknown_task(root, sid):
 
 
 @pytest.mark.parametrize('corrupt', [_p_no_semseg, _p_semseg_out_of_range,
-                                     _p_labelmap_key, _p_corrupt_mat,
+                                     _p_labelmap_key, _p_labelmap_fractional,
+                                     _p_labelmap_3d, _p_corrupt_mat,
                                      _p_unknown_part, _p_part_without_name,
                                      _p_saliency_rgb,
                                      _p_unknown_task],
@@ -273,3 +286,14 @@ def test_a_test_pipeline_must_not_pad(pipeline, synth_nyud_root):
     # Training pipelines may pad.
     NYUDv2MultiTaskDataset(synth_nyud_root, split='train',
                            pipeline=LOAD + pipeline[:1])
+
+
+def test_normals_labelmap_needs_valid_labels(pascal_copy):
+    from mmfgmoe.datasets.transforms.loading import read_normals_png
+    sid = _first_id(pascal_copy, 'ImageSets/Context/train.txt')
+    normals = osp.join(pascal_copy, 'normals_distill', sid + '.png')
+    labelmap = osp.join(pascal_copy, 'pascal-context', 'trainval',
+                        sid + '.mat')
+    with pytest.raises(Exception, match=f'{re.escape(labelmap)}.*needs '
+                       'valid_labels'):
+        read_normals_png(normals, labelmap_path=labelmap)

@@ -185,6 +185,10 @@ def read_normals_png(path: str, min_norm: float = 0.5,
     normals = _normalise_normals(decode_normals_png(_read_png(path, 3)),
                                  min_norm)
     if labelmap_path is not None:
+        if valid_labels is None:
+            _fail(labelmap_path, 'a LabelMap for the normals of '
+                  f'{path} needs valid_labels (the context ids with valid '
+                  'normals); without them every pixel would be invalid')
         labels = read_labelmap(labelmap_path)
         if labels.shape != normals.shape[:2]:
             _fail(labelmap_path, f'LabelMap shape {labels.shape} differs from '
@@ -235,8 +239,14 @@ def read_labelmap(path: str) -> np.ndarray:
     labels = _read_mat(path, 'LabelMap')
     if not isinstance(labels, np.ndarray) or labels.ndim != 2 or \
             labels.dtype.kind not in 'iuf':
-        _fail(path, f'LabelMap must be a 2-D integer array, got '
-              f'{getattr(labels, "shape", type(labels))}')
+        got = (f'shape {labels.shape}, dtype {labels.dtype}' if isinstance(
+            labels, np.ndarray) else type(labels).__name__)
+        _fail(path, f'LabelMap must be a 2-D array of class ids (integers, '
+              f'or floats holding integers), got {got}')
+    if labels.dtype.kind == 'f' and not np.array_equal(labels,
+                                                       np.round(labels)):
+        _fail(path, 'LabelMap holds non-integer values (class ids '
+              'expected)')
     return labels
 
 
