@@ -108,3 +108,33 @@ def test_hook_logs_every_task_and_layer(synth_nyud_root, tmp_path):
         for name, value in routing_summary(fraction).items():
             assert collected[f'routing/{task}/layer{layer}/{name}'] == \
                 pytest.approx(value, abs=1e-6), (task, layer, name)
+
+
+def test_collect_runs_the_model_in_eval_mode_and_restores_it(
+        synth_nyud_root):
+    """A trained backbone with drop-path: the extra pass must draw no random
+    numbers from training's stream and leave every module's mode as it was.
+    """
+    from mmengine.registry import init_default_scope
+
+    from mmseg.registry import MODELS
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.backbone.init_cfg = None
+    cfg.model.backbone.drop_path_rate = 0.5
+    cfg.model.freeze_backbone = False
+    cfg.model.backbone.frozen_stages = -1
+    cfg.train_dataloader.dataset.data_root = synth_nyud_root
+    cfg.train_dataloader.num_workers = 0
+    cfg.train_dataloader.persistent_workers = False
+    cfg.train_dataloader.batch_size = 2
+    init_default_scope('mmseg')
+    model = MODELS.build(cfg.model)
+    model.train()
+    model.decode_head.global_expert.eval()  # a mode of its own, kept
+    modes = {name: m.training for name, m in model.named_modules()}
+    batch = next(iter(Runner.build_dataloader(cfg.train_dataloader)))
+    rng = torch.get_rng_state()
+    scalars = RoutingStatsHook.collect(model, batch)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert {name: m.training for name, m in model.named_modules()} == modes
+    assert scalars and all(math.isfinite(v) for v in scalars.values())

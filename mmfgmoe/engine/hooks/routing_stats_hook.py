@@ -3,6 +3,7 @@
 from typing import Dict, Optional
 
 import torch
+import torch.nn as nn
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -67,11 +68,24 @@ class RoutingStatsHook(Hook):
 
     @staticmethod
     @torch.no_grad()
-    def collect(model, data_batch: dict) -> Dict[str, float]:
-        """Routing scalars of ``model`` on ``data_batch``."""
+    def collect(model: nn.Module, data_batch: dict) -> Dict[str, float]:
+        """Routing scalars of ``model`` on ``data_batch``.
+
+        The pass runs the whole model in eval mode (then restores every
+        module's mode): no batch-norm statistics update, and no dropout or
+        drop-path that would draw random numbers in training's stream.
+
+        Args:
+            model (nn.Module): The segmentor (unwrapped).
+            data_batch (dict): A batch from the training loader.
+
+        Returns:
+            dict[str, float]: ``routing/<task>/layer<i>/<statistic>`` and
+            ``routing/<task>/global_gate`` scalars.
+        """
         head = model.decode_head
-        was_training = head.training
-        head.eval()  # no BN statistics update from this extra pass
+        modes = [(module, module.training) for module in model.modules()]
+        model.eval()
         try:
             data = model.data_preprocessor(data_batch, True)
             _, routing = head.forward_routing(
@@ -90,5 +104,6 @@ class RoutingStatsHook(Hook):
                     scalars[f'routing/{task}/global_gate'] = float(
                         routing.global_gate[t][valid].mean())
         finally:
-            head.train(was_training)
+            for module, training in modes:
+                module.training = training
         return scalars
