@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import cv2
 import numpy as np
 import torch
+from mmengine.dist import get_dist_info
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
@@ -62,11 +63,15 @@ def _pixel_data(sample: dict, field: str) -> Optional[torch.Tensor]:
     return value
 
 
-def _sample_name(sample: dict, fallback: int) -> str:
+def _sample_name(sample: dict, count: int) -> str:
+    """The output file stem of a sample: its image's name, else the number
+    of samples this process processed before it (with the rank in a
+    distributed run, where each rank counts from 0)."""
     path = sample.get('img_path')
     if path:
         return osp.splitext(osp.basename(path))[0]
-    return f'{fallback:06d}'
+    rank, world_size = get_dist_info()
+    return f'{count:06d}' if world_size == 1 else f'rank{rank}_{count:06d}'
 
 
 def _to_uint8(prob: torch.Tensor) -> np.ndarray:
