@@ -26,4 +26,5 @@ model = dict(
         # The same deformable mixer in plain PyTorch: ~5x faster than
         # mmcv's CPU kernel (use type='DCN' on GPU).
         mixer_cfg=dict(conv_cfg=dict(type='TorchDCN')),
-        global_hidden_channels=128))
+        global_hidden_channels=128,
+        global_task_embed_dims=128))

@@ -58,6 +58,7 @@ model = dict(
         use_global_expert=True,
         num_global_experts=1,
         global_hidden_channels=256,
+        global_task_embed_dims=256,  # task embedding of the global gate
         balance_loss_weight=0.01,
         # Loss and weight of every task (the InvPT / MLoRE protocol); the
         # head uses the entries of its tasks. A child config changes one

@@ -171,10 +171,12 @@ class FGMoEHead(BaseModule):
         num_global_experts (int): Global experts. Defaults to 1.
         global_hidden_channels (int, optional): Hidden width of a global
             expert. Defaults to ``channels``.
+        global_task_embed_dims (int, optional): Size of the task embedding
+            in the global expert's gate. Defaults to ``channels``.
         balance_loss_weight (float): Weight of ``loss_moe_balance``. Defaults
             to 0.01.
         losses (dict[str, dict]): Loss config (type, weight, ...) of each
-            task; entries of tasks the head does not predict are ignored, so
+            task (required); entries of tasks the head does not predict are ignored, so
             one dict can serve every task set. Our configs give all six in
             ``configs/_base_/models/fgmoe_vit.py`` (the InvPT / MLoRE
             protocol).
@@ -210,6 +212,7 @@ class FGMoEHead(BaseModule):
                  use_global_expert: bool = True,
                  num_global_experts: int = 1,
                  global_hidden_channels: Optional[int] = None,
+                 global_task_embed_dims: Optional[int] = None,
                  balance_loss_weight: float = 0.01,
                  losses: Optional[Dict[str, dict]] = None,
                  norm_cfg: ConfigType = dict(type='BN', requires_grad=True),
@@ -266,12 +269,13 @@ class FGMoEHead(BaseModule):
         # Global expert shared by the tasks.
         if use_global_expert:
             self.global_norm = build_norm_layer(token_norm_cfg, channels)[1]
-            self.global_expert = GlobalExpert(channels,
-                                              self.tasks,
-                                              global_hidden_channels
-                                              or channels,
-                                              num_experts=num_global_experts,
-                                              act_layer=act_layer)
+            self.global_expert = GlobalExpert(
+                channels,
+                self.tasks,
+                global_hidden_channels or channels,
+                num_experts=num_global_experts,
+                task_embed_dims=global_task_embed_dims,
+                act_layer=act_layer)
         else:
             self.global_norm = None
             self.global_expert = None

@@ -138,6 +138,11 @@ def test_ablation_switches():
                    expert_ratio=2.)
     moe = coarse.branches['semseg'][0].moe
     assert moe.expert_hidden == 4 * 16
+    sized = _head(num_global_experts=2, global_hidden_channels=24,
+                  global_task_embed_dims=5)
+    assert sized.global_expert.task_embed['edge'].shape == (5, )
+    assert len(sized.global_expert.experts) == 2
+    assert sized.global_expert.experts[0].fc1.out_features == 24
     dw = _head(mixer_cfg=dict(type='DepthwiseConvMixer', kernel_size=3))
     assert type(dw.branches['depth'][0].mixer).__name__ == \
         'DepthwiseConvMixer'
