@@ -2,7 +2,7 @@
 """Shared machinery of the multi-task datasets (split files, file checks)."""
 import os
 import os.path as osp
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, List, Optional, Sequence, Union
 
 from mmseg.datasets import BaseSegDataset
 from ..utils import cfg_type_name, check_tasks
@@ -165,8 +165,3 @@ class BaseMultiTaskDataset(BaseSegDataset):
                 seg_fields=[])
             data_list.append(info)
         return data_list
-
-    def get_ann_info_paths(self, idx: int) -> Dict[str, str]:
-        """Label file of each task of sample ``idx`` (for tools)."""
-        info = self.get_data_info(idx)
-        return {t: a['path'] for t, a in info['ann_info'].items()}

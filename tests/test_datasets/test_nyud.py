@@ -113,7 +113,8 @@ def test_lazy_and_serialized(synth_nyud_root):
     ds = NYUDv2MultiTaskDataset(synth_nyud_root, split='val', lazy_init=True)
     ds.full_init()
     assert len(ds) == 3
-    paths = ds.get_ann_info_paths(0)
+    paths = {task: ann['path']
+             for task, ann in ds.get_data_info(0)['ann_info'].items()}
     assert set(paths) == {'semseg', 'depth', 'normals', 'edge'}
     assert all(osp.isfile(p) for p in paths.values())
     # dataloader workers receive a pickled copy of the serialized list
