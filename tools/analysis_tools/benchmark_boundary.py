@@ -51,6 +51,7 @@ from pyEdgeEval.preprocess import binary_thin, fast_nms
 from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 
+from mmfgmoe.evaluation.functional.boundary_fast import NMS_KWARGS
 from mmfgmoe.evaluation.functional.edge import (edge_counts, edge_scores,
                                                 edge_thresholds)
 
@@ -171,7 +172,7 @@ def verify_exact(pred: np.ndarray, gt: np.ndarray, thresholds: np.ndarray,
         return result
     pred = pred.astype(np.float64)
     if nms:
-        pred = fast_nms(pred, r=1, s=5, m=1.01)
+        pred = fast_nms(img=pred, **NMS_KWARGS)
     for k in diff:
         best = bsds_optimum(binary_thin(pred >= thresholds[k]), gt != 0,
                             args.max_dist)
