@@ -493,7 +493,10 @@ class FGMoEHead(BaseModule):
                           size=target.shape[2:],
                           mode='bilinear',
                           align_corners=self.align_corners)
-            losses[f'loss_{task}'] = self.losses[task](pred, target)
+            try:
+                losses[f'loss_{task}'] = self.losses[task](pred, target)
+            except ValueError as err:  # e.g. shapes: name the task too
+                raise ValueError(f'FGMoEHead, task {task!r}: {err}') from err
         if router_stats:
             losses['loss_moe_balance'] = (self.balance_loss_weight *
                                           switch_balance_loss(router_stats))

@@ -350,7 +350,11 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         height, width = logit.shape[2:]
         logit = logit[:, :, top:height - bottom, left:width - right]
         if meta.get('flip', False):
-            logit = unflip(task, logit, meta.get('flip_direction'))
+            try:
+                logit = unflip(task, logit, meta.get('flip_direction'))
+            except ValueError as err:
+                raise ValueError(
+                    f'data sample {meta.get("img_path")}: {err}') from err
         return resize(logit,
                       size=meta['ori_shape'][:2],
                       mode='bilinear',

@@ -71,6 +71,16 @@ def test_loss_balances_the_image_tokens(sample_factory):
     assert not torch.allclose(loss, switch_balance_loss(with_padding))
 
 
+def test_a_loss_error_names_the_task(sample_factory):
+    head = _head(tasks=['semseg', 'normals'])
+    samples = [sample_factory(['semseg', 'normals'], 48, 64, seed=i)
+               for i in range(2)]
+    for sample in samples:  # 2 channels, not 3
+        sample.gt_normals.data = sample.gt_normals.data[:2]
+    with pytest.raises(ValueError, match="task 'normals'.*target shape"):
+        head.loss(_feats(), samples)
+
+
 def test_checkpoint_loads_into_another_task_order():
     # Every per-task weight is keyed by task name: a strict load into a
     # config listing the tasks in another order predicts the same.

@@ -284,6 +284,12 @@ def test_postprocess_strips_padding_undoes_flip_and_resizes(
     # Flipping back negates the normals' x component.
     assert out.pred_normals.data.shape == (3, *ori_shape)
     assert (out.pred_normals.data[0] == -1).all()
+    # A bad flip direction names the sample.
+    meta.update(flip_direction=None, img_path='/data/room_7.jpg')
+    with pytest.raises(ValueError,
+                       match=r'room_7\.jpg: unknown flip_direction None'):
+        model.postprocess_result(dict(depth=depth),
+                                 [SegDataSample(metainfo=meta)])
 
 
 def test_unflip_vertical_negates_y():
