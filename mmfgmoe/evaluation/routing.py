@@ -14,10 +14,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ['RoutingAccumulator', 'GATE_BINS', 'routing_summary']
-
-#: Histogram bins of the global gate values (edges ``linspace(0, 1, n+1)``).
-GATE_BINS = 20
+__all__ = ['RoutingAccumulator', 'routing_summary']
 
 
 def routing_summary(fraction: torch.Tensor) -> Dict[str, float]:
@@ -57,6 +54,8 @@ class RoutingAccumulator:
             expert x class co-occurrence is counted.
         ignore_index (int): Class id that marks unlabelled tokens. Defaults
             to 255.
+        gate_bins (int): Histogram bins of the global gate values (edges
+            ``linspace(0, 1, gate_bins + 1)``). Defaults to 20.
     """
 
     def __init__(self,
@@ -64,8 +63,13 @@ class RoutingAccumulator:
                  num_experts: int,
                  num_layers: int,
                  class_names: Optional[Sequence[str]] = None,
-                 ignore_index: int = 255) -> None:
+                 ignore_index: int = 255,
+                 gate_bins: int = 20) -> None:
+        if gate_bins < 1:
+            raise ValueError(f'RoutingAccumulator: gate_bins must be >= 1, '
+                             f'got {gate_bins}')
         self.tasks = list(tasks)
+        self.gate_bins = gate_bins
         self.num_experts = num_experts
         self.num_layers = num_layers
         self.class_names = list(class_names) if class_names else None
@@ -85,7 +89,7 @@ class RoutingAccumulator:
         self.gate_sum = torch.zeros(len(self.tasks), dtype=torch.float64)
         self.gate_sq_sum = torch.zeros(len(self.tasks), dtype=torch.float64)
         self.gate_hist = torch.zeros(len(self.tasks),
-                                     GATE_BINS,
+                                     gate_bins,
                                      dtype=torch.long)
         self.gate_class_sum = torch.zeros(len(self.tasks),
                                           num_classes,
@@ -144,8 +148,10 @@ class RoutingAccumulator:
                     valid]  # [N]
                 self.gate_sum[t] += gate.sum()
                 self.gate_sq_sum[t] += (gate * gate).sum()
-                bins = (gate * GATE_BINS).long().clamp_(0, GATE_BINS - 1)
-                self.gate_hist[t] += torch.bincount(bins, minlength=GATE_BINS)
+                bins = (gate * self.gate_bins).long().clamp_(
+                    0, self.gate_bins - 1)
+                self.gate_hist[t] += torch.bincount(bins,
+                                                    minlength=self.gate_bins)
                 if labels is not None:
                     self.gate_class_sum[t].index_add_(0, labels[keep],
                                                       gate[keep])
@@ -160,7 +166,7 @@ class RoutingAccumulator:
             ``entropy`` (of the load, normalised to [0, 1]), ``empty``,
             ``router_entropy`` (mean per-token router entropy, nats),
             ``cooccurrence`` [E][C] assignment counts) and ``global_gate``
-            (``mean``, ``std``, ``histogram`` over ``GATE_BINS`` bins of
+            (``mean``, ``std``, ``histogram`` over ``gate_bins`` bins of
             [0, 1], ``by_class`` mean per class; None without a global
             expert).
         """

@@ -66,6 +66,20 @@ def test_counts_shares_and_cooccurrence_match_a_recount():
         assert record['by_class']['wall'] == pytest.approx(float(wall.mean()))
 
 
+def test_gate_histogram_bins():
+    routing = _routing(seed=2)
+    valid = torch.ones(3, 8, 10, dtype=torch.bool)
+    acc = RoutingAccumulator(TASKS, 6, 2, gate_bins=4)
+    acc.update(routing, valid)
+    for t, task in enumerate(TASKS):
+        histogram = acc.summary()['tasks'][task]['global_gate']['histogram']
+        expected = torch.histc(routing.global_gate[t].float(), bins=4,
+                               min=0, max=1)
+        assert histogram == expected.long().tolist()
+    with pytest.raises(ValueError, match='gate_bins'):
+        RoutingAccumulator(TASKS, 6, 2, gate_bins=0)
+
+
 def test_counts_equal_the_models_own_stats_without_padding():
     routing = _routing(seed=3)
     acc = RoutingAccumulator(TASKS, 6, 2)

@@ -26,10 +26,12 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+import torch.nn as nn
 from mmengine.runner import Runner, load_checkpoint
+from torch.utils.data import DataLoader
 
 from mmfgmoe.evaluation import RoutingAccumulator
-from mmfgmoe.models.decode_heads import token_centres
+from mmfgmoe.models.decode_heads import HeadRouting, token_centres
 from mmfgmoe.utils.cli import add_cfg_options, load_config_file
 from mmfgmoe.visualization.routing_figures import (plot_class_cooccurrence,
                                                    plot_expert_usage,
@@ -52,6 +54,8 @@ def parse_args() -> argparse.Namespace:
                         help='analyse the first N images (default: all)')
     parser.add_argument('--num-maps', type=int, default=4,
                         help='per-image routing maps for the first N images')
+    parser.add_argument('--gate-bins', type=int, default=20,
+                        help='histogram bins of the global gate values')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
                         else 'cpu',
                         help='where the model runs (default: cuda if '
@@ -60,7 +64,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def routing_to_cpu(routing):
+def routing_to_cpu(routing: HeadRouting) -> HeadRouting:
     """A :class:`HeadRouting` with every tensor moved to the CPU."""
     def cpu(stats):
         return stats._replace(**{
@@ -117,7 +121,8 @@ def semantic_at_tokens(data_samples: Sequence[SegDataSample],
     return out
 
 
-def input_image(inputs: torch.Tensor, preprocessor, sample) -> np.ndarray:
+def input_image(inputs: torch.Tensor, preprocessor: nn.Module,
+                sample: SegDataSample) -> np.ndarray:
     """The unpadded model input of one sample as ``[H, W, 3]`` uint8 RGB."""
     image = inputs * preprocessor.std + preprocessor.mean  # [3, H, W]
     height, width = sample.metainfo['img_shape'][:2]
@@ -127,14 +132,32 @@ def input_image(inputs: torch.Tensor, preprocessor, sample) -> np.ndarray:
     return image if preprocessor.channel_conversion else image[..., ::-1]
 
 
-def analyze(model, dataloader, out_dir: str, num_images: Optional[int],
-            num_maps: int, class_names: Optional[List[str]],
-            ignore_index: int = 255, training_batches: bool = False) -> Dict:
+def analyze(model: nn.Module,
+            dataloader: DataLoader,
+            out_dir: str,
+            num_images: Optional[int],
+            num_maps: int,
+            class_names: Optional[List[str]],
+            ignore_index: int = 255,
+            training_batches: bool = False,
+            gate_bins: int = 20) -> Dict:
     """Run ``model`` over ``dataloader`` and write the figures and summary.
 
-    ``training_batches``: the batches come from a training pipeline, whose
-    random crops differ in size; the preprocessor's training mode pads them
-    (its test mode requires one size per batch).
+    Args:
+        model (nn.Module): A segmentor with an :class:`FGMoEHead`, in eval
+            mode.
+        dataloader (DataLoader): The images, read once in order.
+        out_dir (str): Where the summary and figures go.
+        num_images (int, optional): Analyse the first N images (None: all).
+        num_maps (int): Write routing maps of the first N images.
+        class_names (list[str], optional): Semantic classes (None: no
+            expert x class co-occurrence).
+        ignore_index (int): Unlabelled class id. Defaults to 255.
+        training_batches (bool): The batches come from a training
+            pipeline, whose random crops differ in size; the
+            preprocessor's training mode pads them (its test mode requires
+            one size per batch). Defaults to False.
+        gate_bins (int): Histogram bins of the global gate. Defaults to 20.
 
     Returns:
         dict: The JSON summary (also written to
@@ -153,7 +176,8 @@ def analyze(model, dataloader, out_dir: str, num_images: Optional[int],
                                      num_experts,
                                      len(moe_layers) if head.moe else 0,
                                      class_names=class_names,
-                                     ignore_index=ignore_index)
+                                     ignore_index=ignore_index,
+                                     gate_bins=gate_bins)
     os.makedirs(osp.join(out_dir, 'maps'), exist_ok=True)
     seen = 0
     with torch.no_grad():
@@ -238,7 +262,8 @@ def main() -> None:
     summary = analyze(model, dataloader, args.out, args.num_images,
                       args.num_maps,
                       list(class_names) if class_names else None,
-                      training_batches=args.split == 'train')
+                      training_batches=args.split == 'train',
+                      gate_bins=args.gate_bins)
     for task, record in summary['tasks'].items():
         loads = ', '.join(
             f'layer{i}: max/mean {layer["max_over_mean"]:.2f} empty '
