@@ -136,7 +136,18 @@ def load_checkpoint_file(filename: str,
 
 def check_local_checkpoint(filename: str) -> str:
     """``filename`` with ``~`` expanded; FileNotFoundError naming it when
-    there is no such file (torch's own error omits the name)."""
+    there is no such file (torch's own error omits the name).
+
+    Args:
+        filename (str): Local checkpoint path, possibly starting with ``~``.
+
+    Returns:
+        str: The path with ``~`` expanded (:func:`os.path.expanduser`).
+
+    Raises:
+        FileNotFoundError: When the expanded path is not an existing file
+            (a directory counts as missing).
+    """
     path = os.path.expanduser(filename)
     if not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint {path!r} does not exist')

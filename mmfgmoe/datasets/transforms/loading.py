@@ -116,8 +116,19 @@ def _check_range(path: str, label: np.ndarray, num_classes: int,
 def read_nyu_semseg(path: str, num_classes: int) -> np.ndarray:
     """NYUD ``segmentation/*.png``: 0 = unlabeled (-> 255), else label + 1.
 
+    Args:
+        path (str): The single-channel 8-bit PNG.
+        num_classes (int): Number of classes ``C``; the stored values must
+            lie in ``0..C``.
+
     Returns:
         np.ndarray: uint8 [H, W] with 0..num_classes-1 and 255.
+
+    Raises:
+        FileNotFoundError: When ``path`` does not exist.
+        ValueError: When the file cannot be decoded as an image, is not a
+            single-channel 8-bit image, or holds a value above
+            ``num_classes``.
     """
     raw = _read_png(path, 1)
     _check_range(path, raw, num_classes + 1)
@@ -127,14 +138,43 @@ def read_nyu_semseg(path: str, num_classes: int) -> np.ndarray:
 
 
 def read_voc_semseg(path: str, num_classes: int) -> np.ndarray:
-    """PASCAL ``semseg/{VOC12,pascal-context}/*.png``: ids, 255 = ignore."""
+    """PASCAL ``semseg/{VOC12,pascal-context}/*.png``: ids, 255 = ignore.
+
+    Args:
+        path (str): The single-channel 8-bit PNG (a palette PNG gives its
+            indices, not colours).
+        num_classes (int): Number of classes ``C``.
+
+    Returns:
+        np.ndarray: uint8 [H, W] as stored: 0..num_classes-1 and 255
+        (ignore).
+
+    Raises:
+        FileNotFoundError: When ``path`` does not exist.
+        ValueError: When the file cannot be decoded as an image, is not a
+            single-channel 8-bit image, or holds a value ``>= num_classes``
+            other than 255.
+    """
     raw = _read_png(path, 1)
     _check_range(path, raw, num_classes, (IGNORE_INDEX, ))
     return raw
 
 
 def read_depth_npy(path: str) -> np.ndarray:
-    """``depth/*.npy``: float metres [H, W], 0 = invalid, no NaN/inf."""
+    """``depth/*.npy``: float metres [H, W], 0 = invalid, no NaN/inf.
+
+    Args:
+        path (str): The ``.npy`` file: a float [H, W] or [H, W, 1] array.
+
+    Returns:
+        np.ndarray: float32 [H, W] depth in metres, >= 0 (0 = invalid).
+
+    Raises:
+        FileNotFoundError: When ``path`` does not exist.
+        ValueError: When the file is not a numeric ``.npy`` array, is not
+            2-D (after dropping a trailing axis of size 1), is not
+            floating point, or holds NaN, inf or negative values.
+    """
     arr = _as_2d(path, _read_npy(path), 'depth')
     if arr.dtype.kind != 'f':
         _fail(path, f'expected float depth in metres, got dtype {arr.dtype}')
@@ -154,14 +194,29 @@ def _normalise_normals(normals: np.ndarray, min_norm: float) -> np.ndarray:
 
 
 def decode_normals_png(rgb: np.ndarray) -> np.ndarray:
-    """uint8 RGB [H, W, 3] -> float [H, W, 3] with n = 2 v / 255 - 1."""
+    """uint8 RGB [H, W, 3] -> float [H, W, 3] with n = 2 v / 255 - 1.
+
+    Args:
+        rgb (np.ndarray): uint8 RGB [H, W, 3], values 0..255.
+
+    Returns:
+        np.ndarray: float32 [H, W, 3] in [-1, 1] (not unit-normalised).
+    """
     return rgb.astype(np.float32) * (2.0 / 255.0) - 1.0
 
 
 def encode_normals_png(normals: np.ndarray) -> np.ndarray:
     """float [H, W, 3] -> uint8 RGB [H, W, 3] with v = round((n + 1) / 2
     * 255), components clipped to [-1, 1]: the inverse of
-    :func:`decode_normals_png` up to quantisation."""
+    :func:`decode_normals_png` up to quantisation.
+
+    Args:
+        normals (np.ndarray): float [H, W, 3] normals; components outside
+            [-1, 1] are clipped.
+
+    Returns:
+        np.ndarray: uint8 RGB [H, W, 3], values 0..255.
+    """
     return np.rint(np.clip((normals + 1) / 2, 0, 1) * 255).astype(np.uint8)
 
 
@@ -198,7 +253,22 @@ def read_normals_png(path: str, min_norm: float = 0.5,
 
 
 def read_normals_npy(path: str, min_norm: float = 0.5) -> np.ndarray:
-    """``normals/*.npy`` (NYUD_MT): float [H, W, 3] in [-1, 1]."""
+    """``normals/*.npy`` (NYUD_MT): float [H, W, 3] in [-1, 1].
+
+    Args:
+        path (str): The ``.npy`` file: a float [H, W, 3] array.
+        min_norm (float): Vectors whose norm is not above this are invalid
+            (all-zero output). Defaults to 0.5.
+
+    Returns:
+        np.ndarray: float32 [H, W, 3], unit vectors or all-zero (invalid).
+
+    Raises:
+        FileNotFoundError: When ``path`` does not exist.
+        ValueError: When the file is not a numeric ``.npy`` array, is not
+            [H, W, 3], is not floating point, holds NaN or inf values, or
+            has a component of magnitude above 1.01 (e.g. 0..255 values).
+    """
     arr = _read_npy(path)
     if arr.ndim != 3 or arr.shape[2] != 3:
         _fail(path, f'expected normals of shape [H, W, 3], got {arr.shape}')
@@ -215,7 +285,20 @@ def read_normals_npy(path: str, min_norm: float = 0.5) -> np.ndarray:
 
 
 def read_edge_png(path: str) -> np.ndarray:
-    """``edge/*.png`` (NYUDv2): 0/255, read as ``v >= 128`` -> 0/1 uint8."""
+    """``edge/*.png`` (NYUDv2): 0/255, read as ``v >= 128`` -> 0/1 uint8.
+
+    Args:
+        path (str): The single-channel 8-bit PNG, 0/255.
+
+    Returns:
+        np.ndarray: uint8 [H, W], 1 where ``v >= 128``, else 0.
+
+    Raises:
+        FileNotFoundError: When ``path`` does not exist.
+        ValueError: When the file cannot be decoded as an image, is not a
+            single-channel 8-bit image, or has non-zero values but none
+            ``>= 128`` (e.g. 0/1-encoded edges).
+    """
     raw = _read_png(path, 1)
     edges = raw >= 128
     if raw.any() and not edges.any():
@@ -226,7 +309,20 @@ def read_edge_png(path: str) -> np.ndarray:
 
 
 def read_edge_npy(path: str) -> np.ndarray:
-    """``edge/*.npy`` (NYUD_MT): values in [0, 1], ``> 0.5`` -> 1."""
+    """``edge/*.npy`` (NYUD_MT): values in [0, 1], ``> 0.5`` -> 1.
+
+    Args:
+        path (str): The ``.npy`` file: a numeric [H, W] or [H, W, 1] array.
+
+    Returns:
+        np.ndarray: uint8 [H, W], 1 where the value is ``> 0.5``, else 0.
+
+    Raises:
+        FileNotFoundError: When ``path`` does not exist.
+        ValueError: When the file is not a numeric ``.npy`` array, is not
+            2-D (after dropping a trailing axis of size 1), or holds NaN,
+            inf or values outside [0, 1].
+    """
     arr = _as_2d(path, _read_npy(path), 'edge')
     if not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1:
         _fail(path, 'edge values must lie in [0, 1] (got '
@@ -235,7 +331,21 @@ def read_edge_npy(path: str) -> np.ndarray:
 
 
 def read_labelmap(path: str) -> np.ndarray:
-    """``pascal-context/trainval/*.mat`` key ``LabelMap``: [H, W] ints."""
+    """``pascal-context/trainval/*.mat`` key ``LabelMap``: [H, W] ints.
+
+    Args:
+        path (str): The MATLAB ``.mat`` file holding ``LabelMap``.
+
+    Returns:
+        np.ndarray: [H, W] Context class ids with the stored dtype
+        (integer, or float holding integer values; not converted).
+
+    Raises:
+        FileNotFoundError: When ``path`` does not exist.
+        ValueError: When the file cannot be read as a ``.mat`` file, has
+            no ``LabelMap``, or ``LabelMap`` is not a 2-D integer or float
+            array or holds non-integer values.
+    """
     labels = _read_mat(path, 'LabelMap')
     if not isinstance(labels, np.ndarray) or labels.ndim != 2 or \
             labels.dtype.kind not in 'iuf':
@@ -264,12 +374,38 @@ def labelmap_edges(labels: np.ndarray) -> np.ndarray:
 
 
 def read_edge_labelmap(path: str) -> np.ndarray:
-    """PASCAL-Context edges from the LabelMap (:func:`labelmap_edges`)."""
+    """PASCAL-Context edges from the LabelMap (:func:`labelmap_edges`).
+
+    Args:
+        path (str): The MATLAB ``.mat`` file holding ``LabelMap`` (see
+            :func:`read_labelmap`).
+
+    Returns:
+        np.ndarray: uint8 [H, W] 0/1, label boundaries one pixel wide.
+
+    Raises:
+        FileNotFoundError: When ``path`` does not exist.
+        ValueError: As :func:`read_labelmap`.
+    """
     return labelmap_edges(read_labelmap(path))
 
 
 def read_saliency_png(path: str, threshold: float = 0.5) -> np.ndarray:
-    """``sal_distill/*.png``: ``v / 255 > threshold`` -> 0/1 uint8."""
+    """``sal_distill/*.png``: ``v / 255 > threshold`` -> 0/1 uint8.
+
+    Args:
+        path (str): The single-channel 8-bit PNG.
+        threshold (float): Threshold on ``v / 255`` (a value in [0, 1]).
+            Defaults to 0.5.
+
+    Returns:
+        np.ndarray: uint8 [H, W], 1 where ``v / 255 > threshold``, else 0.
+
+    Raises:
+        FileNotFoundError: When ``path`` does not exist.
+        ValueError: When the file cannot be decoded as an image or is not
+            a single-channel 8-bit image.
+    """
     raw = _read_png(path, 1)
     return (raw.astype(np.float32) / 255.0 > threshold).astype(np.uint8)
 
@@ -291,10 +427,26 @@ def read_pascal_parts(path: str, part_map: Dict[str, int],
     ``class_ind`` is the person class are painted with ``part_map[name]``;
     everything else is background 0.
 
+    Args:
+        path (str): The MATLAB ``.mat`` file holding ``anno``.
+        part_map (Dict[str, int]): Part name -> id painted into the uint8
+            map (0 is the background). Where part masks overlap, the later
+            part wins.
+        person_class_ind (int): ``class_ind`` of the person class. Defaults
+            to 15.
+
     Returns:
         np.ndarray or None: uint8 [H, W]; None when the image has no person
         part at all (the loader then fills the map with ``fill_if_empty``,
         255 = ignore, as the reference loaders do).
+
+    Raises:
+        FileNotFoundError: When ``path`` does not exist.
+        ValueError: When the file cannot be read as a ``.mat`` file, has
+            no ``anno`` PASCAL-Part struct with ``objects``, an object or
+            part lacks one of its fields, a part name is not in
+            ``part_map``, or an object mask differs in shape from the first
+            object's or a part mask from its object's.
     """
     anno = _read_mat(path, 'anno')
     try:

@@ -478,7 +478,23 @@ class MultiTaskMetric(BaseMetric):
 
     def evaluate(self, size: int) -> dict:
         """Finish background edge work, then gather and compute (see
-        :meth:`mmengine.evaluator.BaseMetric.evaluate`)."""
+        :meth:`mmengine.evaluator.BaseMetric.evaluate`).
+
+        Args:
+            size (int): Length of the whole evaluation dataset; the results
+                of the padding samples the distributed sampler adds beyond
+                it are dropped when gathering.
+
+        Returns:
+            dict: The same dict on every rank: flat
+            ``{'<task>.<metric>': value}`` scores (see the class doc;
+            ``'<prefix>/'`` prepended to every key when ``prefix`` is set),
+            empty with ``format_only``.
+
+        Raises:
+            RuntimeError: When a background edge job (``edge_workers > 1``)
+                failed; the message names the sample.
+        """
         self._resolve_pending()
         self._num_processed = 0
         return super().evaluate(size)

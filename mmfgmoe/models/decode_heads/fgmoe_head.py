@@ -61,7 +61,20 @@ def token_centres(input_shape: Sequence[int],
                   device: Optional[torch.device] = None
                   ) -> Tuple[Tensor, Tensor]:
     """Pixel coordinates ``rows [H]``, ``cols [W]`` of the token centres of
-    an ``(H, W)`` token grid over a (padded) input of ``input_shape``."""
+    an ``(H, W)`` token grid over a (padded) input of ``input_shape``.
+
+    Args:
+        input_shape (Sequence[int]): ``(H_in, W_in)`` pixel size of the
+            (padded) input; further entries are ignored.
+        hw_shape (Sequence[int]): ``(H, W)`` size of the token grid.
+        device (torch.device, optional): Device of the returned tensors.
+            Defaults to None (the default device).
+
+    Returns:
+        tuple[Tensor, Tensor]: Float ``rows [H]`` and ``cols [W]``, the
+        centre of token ``i`` along an axis being
+        ``(i + 0.5) * size_in / size``.
+    """
     rows = (torch.arange(hw_shape[0], device=device) +
             .5) * input_shape[0] / hw_shape[0]
     cols = (torch.arange(hw_shape[1], device=device) +
@@ -76,7 +89,20 @@ def valid_tokens(batch_img_metas: Sequence[dict],
     image (``img_shape``) of the padded batch input (``pad_shape``).
 
     Built on ``device`` directly: a mask built on the CPU and copied to a
-    GPU would wait for every kernel queued before it (the backbone)."""
+    GPU would wait for every kernel queued before it (the backbone).
+
+    Args:
+        batch_img_metas (Sequence[dict]): One meta dict per image, with
+            ``img_shape`` and optionally ``pad_shape`` (defaults to
+            ``img_shape``, i.e. no padding).
+        hw_shape (Sequence[int]): ``(H, W)`` size of the token grid.
+        device (torch.device, optional): Device of the mask. Defaults to
+            None (the default device).
+
+    Returns:
+        Tensor: ``[B, H, W]`` bool, True on tokens whose centre (see
+        :func:`token_centres`) lies inside ``img_shape``.
+    """
     masks = []
     for meta in batch_img_metas:
         height, width = meta['img_shape'][:2]

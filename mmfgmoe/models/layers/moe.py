@@ -355,6 +355,19 @@ class FineGrainedMoE(nn.Module):
         Same arguments and result as :meth:`experts_sorted` (but ``out`` is
         not modified), ``E / k`` times the FLOPs. For tests and benchmarks
         only.
+
+        Args:
+            x (Tensor): ``[T, D]`` tokens.
+            weights (Tensor): ``[T, k]`` combine weights (dtype of ``x``).
+            indices (Tensor): ``[T, k]`` int64 expert ids in ``[0, E)``.
+            counts (Tensor): ``[E]`` assignments per expert; unused here
+                (kept for the signature shared with :meth:`experts_sorted`).
+            out (Tensor): ``[T, D]`` what the routed experts add to (shared
+                experts' output and bias); not modified.
+
+        Returns:
+            Tensor: ``[T, D]``, a new tensor: ``out`` plus the routed
+            experts' gate-weighted outputs.
         """
         hidden = self.act(
             torch.einsum('td,edh->eth', x, self.w1) +
