@@ -127,18 +127,36 @@ def _stack_gt(batch_data_samples: SampleList, task: str) -> Tensor:
     return torch.stack(labels, dim=0)
 
 
-def _check_class_ids(target: Tensor, task: str, num_classes: int,
-                     ignore_index: int,
+def _check_class_ids(targets: Dict[str, Tensor],
+                     limits: Dict[str, Tuple[int, int]],
                      batch_data_samples: SampleList) -> None:
     """Raise a ``ValueError`` naming ``FGMoEHead.num_classes`` and the sample
     when a ``[B, 1, H, W]`` label holds an id outside ``[0, num_classes)``
     other than ``ignore_index`` (torch's own cross-entropy error names
-    neither; a head with fewer classes than the dataset ends there)."""
-    bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
-    if not bool(bad.any()):
+    neither; a head with fewer classes than the dataset ends there).
+
+    It runs at every step, so all tasks share one host sync.
+
+    Args:
+        targets (dict[str, Tensor]): ``{task: [B, 1, H, W]}`` class-id
+            labels.
+        limits (dict[str, tuple[int, int]]): ``{task: (num_classes,
+            ignore_index)}``.
+        batch_data_samples (list[SegDataSample]): The samples (their
+            ``img_path`` goes into the message).
+    """
+    bad = {
+        task: (target != limits[task][1]) & ((target < 0) |
+                                             (target >= limits[task][0]))
+        for task, target in targets.items()
+    }
+    if not bad or not bool(torch.stack([b.any() for b in bad.values()]).any()):
         return
-    index = int(bad.flatten(1).any(dim=1).nonzero()[0])
-    values = torch.unique(target[index][bad[index]]).tolist()[:5]
+    task = next(task for task, mask in bad.items() if mask.any())
+    num_classes, ignore_index = limits[task]
+    mask, target = bad[task], targets[task]
+    index = int(mask.flatten(1).any(dim=1).nonzero()[0])
+    values = torch.unique(target[index][mask[index]]).tolist()[:5]
     path = batch_data_samples[index].metainfo.get('img_path')
     raise ValueError(
         f'FGMoEHead: the {task} label of data sample {index} ({path}) holds '
@@ -507,14 +525,21 @@ class FGMoEHead(BaseModule):
             dict[str, Tensor]: ``loss_<task>`` for every task (weighted) and
             ``loss_moe_balance`` when there are routers.
         """
+        targets = {
+            task: _stack_gt(batch_data_samples, task)  # [B, c, H, W]
+            for task in self.tasks
+        }
+        limits = {  # class-id tasks: (num_classes, ignore_index)
+            task: (self.out_channels[task],
+                   getattr(self.losses[task], 'ignore_index',
+                           TASK_SPECS[task].pad_value))
+            for task in self.tasks if task not in DEFAULT_OUT_CHANNELS
+        }
+        _check_class_ids({task: targets[task]
+                          for task in limits}, limits, batch_data_samples)
         losses = {}
         for task in self.tasks:
-            target = _stack_gt(batch_data_samples, task)  # [B, c, H, W]
-            if task not in DEFAULT_OUT_CHANNELS:  # class-id labels
-                _check_class_ids(
-                    target, task, self.out_channels[task],
-                    getattr(self.losses[task], 'ignore_index',
-                            TASK_SPECS[task].pad_value), batch_data_samples)
+            target = targets[task]
             pred = resize(seg_logits[task],
                           size=target.shape[2:],
                           mode='bilinear',

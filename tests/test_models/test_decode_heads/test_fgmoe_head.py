@@ -2,6 +2,7 @@
 """FGMoEHead: ablation switches, loss keys, output shapes, errors."""
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 from _model_cfgs import task_losses, tiny_head_cfg
 from mmseg.registry import MODELS
@@ -13,7 +14,8 @@ TASKS = ['semseg', 'depth', 'normals', 'edge']
 
 def _head(**overrides):
     overrides = dict(dict(tasks=TASKS, num_blocks=2), **overrides)
-    cfg = tiny_head_cfg(overrides.pop('tasks'), [8, 8], dict(semseg=5),
+    cfg = tiny_head_cfg(overrides.pop('tasks'), [8, 8],
+                        overrides.pop('num_classes', dict(semseg=5)),
                         **overrides)
     torch.manual_seed(0)
     return MODELS.build(cfg)
@@ -78,6 +80,39 @@ def test_a_loss_error_names_the_task(sample_factory):
     for sample in samples:  # 2 channels, not 3
         sample.gt_normals.data = sample.gt_normals.data[:2]
     with pytest.raises(ValueError, match="task 'normals'.*target shape"):
+        head.loss(_feats(), samples)
+
+
+class _HostReads(TorchFunctionMode):
+    """Records the tensor methods that copy values to the host (a device
+    sync on GPU)."""
+    READS = ('__bool__', '__int__', '__float__', 'item', 'tolist')
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, '__name__', '') in self.READS:
+            self.names.append(func.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+def test_class_ids_are_checked_for_every_class_task(sample_factory):
+    """semseg's labels fit, human_parts' do not: the error names the task
+    whose label is out of range and the sample."""
+    tasks = ['semseg', 'human_parts', 'depth']
+    # The sample factory's label ranges (conftest.NUM_CLASSES).
+    head = _head(tasks=tasks, num_classes=dict(semseg=5, human_parts=7))
+    samples = [sample_factory(tasks, 48, 64, seed=i) for i in range(2)]
+    with _HostReads() as reads:
+        head.loss(_feats(), samples)  # legal labels
+    # The check runs every step: one read for both class tasks (plus the
+    # MoE dispatch's expert sizes, one per task MoE layer).
+    assert reads.names.count('__bool__') == 1, reads.names
+    samples[1].gt_human_parts.data[0, 3, 4] = 7
+    with pytest.raises(ValueError, match=r"human_parts label of data sample "
+                       r"1 \(sample_1\.png\).*num_classes\['human_parts'\]"):
         head.loss(_feats(), samples)
 
 
