@@ -17,9 +17,9 @@ class BalancedBinaryCrossEntropyLoss(nn.Module):
     ``w`` is ``pos_weight`` when given (0.95 for edges in the InvPT / MLoRE
     protocol), otherwise the fraction of negatives among the valid pixels of
     the batch (HED-style balancing, used for saliency). The sum is divided by
-    the number of valid pixels (the published code divides by all pixels,
-    which counts padding; without padding the two agree). All-ignore input
-    gives 0 with a gradient path.
+    the number of valid pixels, as InvPT / MLoRE do (MTI-Net's
+    ``BalancedCrossEntropyLoss`` divides by all pixels, padding included).
+    All-ignore input gives 0 with a gradient path.
 
     Args:
         pos_weight (float, optional): Fixed weight of positives in ``[0, 1]``;

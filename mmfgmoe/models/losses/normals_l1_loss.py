@@ -10,9 +10,11 @@ from .utils import check_pred_target, masked_mean
 @MODELS.register_module()
 class NormalsL1Loss(nn.Module):
     """L1 loss between the L2-normalised prediction and unit ground-truth
-    normals, averaged over the components of valid pixels (InvPT / ATRC
-    ``NormalsLoss``; a pixel is invalid when its ground-truth vector is all
-    zero, which is how padding and unlabeled pixels are stored).
+    normals: the absolute errors of the 3 components summed per pixel, then
+    averaged over the valid pixels (InvPT / MLoRE ``L1Loss(normalize=True)``
+    from ATRC, whose scale the protocol's ``loss_weight=10`` assumes; a
+    pixel is invalid when its ground-truth vector is all zero, which is how
+    padding and unlabeled pixels are stored).
 
     Args:
         eps (float): Norm floor of ``F.normalize``. Defaults to 1e-12.
@@ -35,5 +37,6 @@ class NormalsL1Loss(nn.Module):
         check_pred_target(pred, target, type(self).__name__, 3)
         unit = F.normalize(pred.float(), dim=1, eps=self.eps)  # [B, 3, H, W]
         valid = (target != 0).any(dim=1, keepdim=True)  # [B, 1, H, W]
-        error = (unit - target.float()).abs()  # [B, 3, H, W]
+        error = (unit - target.float()).abs().sum(
+            dim=1, keepdim=True)  # [B, 1, H, W]
         return self.loss_weight * masked_mean(error, valid)

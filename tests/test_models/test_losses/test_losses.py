@@ -54,7 +54,9 @@ def test_normals_l1_normalises_and_masks():
     target = torch.zeros(1, 3, 1, 2)
     target[0, :, 0, 0] = torch.tensor([0., 1., 0.])  # second pixel invalid
     loss = NormalsL1Loss()(pred, target)
-    assert loss.item() == pytest.approx(2. / 3.)
+    # InvPT's scale: |0-0| + |0-1| + |1-0| summed over the components of
+    # the one valid pixel (not averaged over them: 2 / 3).
+    assert loss.item() == pytest.approx(2.)
 
 
 @pytest.mark.parametrize('cfg,channels,ignore', [
