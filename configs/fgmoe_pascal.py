@@ -8,6 +8,9 @@ _base_ = [
 ]
 tasks = ['semseg', 'human_parts', 'saliency', 'normals', 'edge']
 model = dict(
+    # Test images (<= 500 px) are padded to the training size, as InvPT /
+    # MLoRE pad to TEST.SCALE (the padding is cut off the predictions).
+    data_preprocessor=dict(test_cfg=dict(_delete_=True, size=(512, 512))),
     backbone=dict(img_size=(512, 512)),
     decode_head=dict(tasks=tasks, num_classes=dict(semseg=21, human_parts=7)))
 train_dataloader = dict(dataset=dict(tasks=tasks))

@@ -54,6 +54,14 @@ class BaseMultiTaskDataset(BaseSegDataset):
         split (str): Split name (``train`` / ``val``). Defaults to 'train'.
         tasks (Sequence[str], optional): Any non-empty subset of ``TASKS``.
             Defaults to None (all of ``TASKS``).
+        guide_tasks (Sequence[str], optional): Tasks of ``TASKS`` whose
+            labels are loaded for the transforms only, then dropped by
+            ``PackMultiTaskInputs`` (neither trained nor evaluated). The
+            crop's class-ratio rule (``cat_max_ratio``) reads the semseg map:
+            with ``guide_tasks=['semseg']`` (our train configs) a run on a
+            task subset without semseg draws its crops by the same rule as
+            the multi-task run. Tasks already in ``tasks`` are skipped.
+            Defaults to None.
         pipeline (list): Transforms. Defaults to [].
         metainfo (dict, optional): Extra / overriding metainfo.
         **kwargs: Other ``BaseSegDataset`` arguments (``test_mode``,
@@ -65,6 +73,7 @@ class BaseMultiTaskDataset(BaseSegDataset):
                  data_root: str,
                  split: str = 'train',
                  tasks: Optional[Sequence[str]] = None,
+                 guide_tasks: Optional[Sequence[str]] = None,
                  pipeline: List[Union[dict, Callable]] = [],
                  metainfo: Optional[dict] = None,
                  **kwargs) -> None:
@@ -85,6 +94,12 @@ class BaseMultiTaskDataset(BaseSegDataset):
             list(self.TASKS) if tasks is None else tasks,
             allowed=self.TASKS,
             field=f'{type(self).__name__}.tasks')
+        self.guide_tasks = [
+            t for t in check_tasks(guide_tasks or [],
+                                   allowed=self.TASKS,
+                                   field=f'{type(self).__name__}.guide_tasks',
+                                   allow_empty=True) if t not in self.tasks
+        ]
         metainfo = dict(metainfo or {})
         metainfo['tasks'] = list(self.tasks)
         for key in ('ann_file', 'data_prefix', 'img_suffix',
@@ -111,6 +126,11 @@ class BaseMultiTaskDataset(BaseSegDataset):
         raise NotImplementedError
 
     # --- shared ------------------------------------------------------------
+    @property
+    def loaded_tasks(self) -> List[str]:
+        """``tasks`` then ``guide_tasks``: every label the loader reads."""
+        return list(self.tasks) + list(self.guide_tasks)
+
     def read_split(self) -> List[str]:
         """Ids listed in the split file (one per line, blanks skipped).
 
@@ -139,15 +159,17 @@ class BaseMultiTaskDataset(BaseSegDataset):
 
         Returns:
             list[dict]: ``img_path``, ``seg_map_path``, ``ann_info``
-            (task -> reader arguments), ``tasks``, ``sample_id``,
-            ``label_map``, ``reduce_zero_label``, ``seg_fields``.
+            (task -> reader arguments, for ``tasks`` and ``guide_tasks``),
+            ``tasks``, ``guide_tasks``, ``sample_id``, ``label_map``,
+            ``reduce_zero_label``, ``seg_fields``.
         """
         split_path = self.split_file()
+        loaded = self.loaded_tasks
         data_list = []
         for sample_id in self.read_split():
             info = self.sample_info(sample_id)
             paths = [('image', info['img_path'])]
-            for task in self.tasks:
+            for task in loaded:
                 for key, value in info['ann_info'][task].items():
                     if key.endswith('path') and value is not None:
                         paths.append((task, value))
@@ -156,9 +178,10 @@ class BaseMultiTaskDataset(BaseSegDataset):
                     raise FileNotFoundError(
                         f'{type(self).__name__}: {what} file not found: '
                         f'{path} (id {sample_id!r} listed in {split_path})')
-            info['ann_info'] = {t: info['ann_info'][t] for t in self.tasks}
+            info['ann_info'] = {t: info['ann_info'][t] for t in loaded}
             info.update(
                 tasks=list(self.tasks),
+                guide_tasks=list(self.guide_tasks),
                 sample_id=sample_id,
                 label_map=self.label_map,
                 reduce_zero_label=False,

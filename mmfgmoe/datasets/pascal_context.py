@@ -138,7 +138,7 @@ class PascalContextMultiTaskDataset(BaseMultiTaskDataset):
         for path in candidates:
             if osp.isfile(path):
                 return path
-        if 'semseg' not in self.tasks:
+        if 'semseg' not in self.loaded_tasks:
             return candidates[0]
         raise FileNotFoundError(
             f'{type(self).__name__}: semseg file not found: neither '

@@ -85,3 +85,26 @@ def test_test_time_like_mmseg():
     # labels are left at the original size for evaluation
     assert s.gt_sem_seg.shape == (20, 30)
     assert s.gt_normals.data.shape == (3, 20, 30)
+
+
+def test_protocol_configs_pad_test_images_to_the_training_size():
+    # InvPT / MLoRE pad NYUD test images (425x560) to TEST.SCALE 448x576:
+    # the ViT then sees the patch grid of training, not 27x35.
+    import os.path as osp
+
+    from mmengine.config import Config
+    root = osp.join(osp.dirname(__file__), '..', '..', 'configs')
+    cfg = Config.fromfile(osp.join(root, 'fgmoe_nyud.py'))
+    pre = MODELS.build(cfg.model.data_preprocessor)
+    img = torch.randint(0, 255, (3, 425, 560), dtype=torch.uint8)
+    out = pre(dict(inputs=[img], data_samples=[_sample(425, 560)]),
+              training=False)
+    assert out['inputs'].shape == (1, 3, 448, 576)
+    s = out['data_samples'][0]
+    assert s.metainfo['padding_size'] == [0, 16, 0, 23]
+    assert s.gt_sem_seg.shape == (425, 560)  # labels stay for evaluation
+    # a larger image (inference on one's own photos) is not cropped
+    big = torch.randint(0, 255, (3, 480, 650), dtype=torch.uint8)
+    out = pre(dict(inputs=[big], data_samples=[_sample(480, 650)]),
+              training=False)
+    assert out['inputs'].shape == (1, 3, 480, 650)

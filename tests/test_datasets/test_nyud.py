@@ -1,5 +1,6 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """NYUDv2MultiTaskDataset on both packagings."""
+import os
 import os.path as osp
 import pathlib
 import pickle
@@ -137,3 +138,48 @@ def test_data_root_may_be_a_path_object(synth_nyud_root):
     ds = NYUDv2MultiTaskDataset(pathlib.Path(synth_nyud_root), split='val',
                                 pipeline=[])
     assert ds.data_root == str(synth_nyud_root) and len(ds) > 0
+
+
+def test_guide_tasks_give_a_subset_the_multi_task_crops(nyud_copy):
+    """A depth-only run with ``guide_tasks=['semseg']`` crops by the class
+    ratio rule exactly as the multi-task run (same seed, same crops), and
+    does not pack or train semseg."""
+    train_pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadMultiTaskAnnotations'),
+        dict(type='MultiTaskRandomResize', ratio_range=(0.5, 2.0)),
+        dict(type='MultiTaskRandomCrop', crop_size=(48, 64),
+             cat_max_ratio=0.75),
+        dict(type='MultiTaskRandomFlip', prob=0.5),
+        dict(type='PackMultiTaskInputs'),
+    ]
+
+    def build(**kwargs):
+        return NYUDv2MultiTaskDataset(nyud_copy, split='train',
+                                      pipeline=train_pipeline, **kwargs)
+
+    full = build()
+    guided = build(tasks=['depth'], guide_tasks=['semseg'])
+    assert guided.metainfo['tasks'] == ['depth']
+    for i in range(len(full)):
+        np.random.seed(i)
+        a = full[i]
+        np.random.seed(i)
+        b = guided[i]
+        torch.testing.assert_close(b['inputs'], a['inputs'])
+        torch.testing.assert_close(b['data_samples'].gt_depth_map.data,
+                                   a['data_samples'].gt_depth_map.data)
+        fields = {k for k in b['data_samples'].keys() if k.startswith('gt_')}
+        assert fields == {'gt_depth_map'}
+        assert b['data_samples'].metainfo['tasks'] == ['depth']
+    # a guide that is also a task is loaded once, as the task
+    assert build(tasks=['semseg'], guide_tasks=['semseg']).guide_tasks == []
+    with pytest.raises(KeyError, match="guide_tasks=\\['semseg'\\]"):
+        build(tasks=['depth'])[0]
+    with pytest.raises(ValueError, match='guide_tasks.*unknown'):
+        build(tasks=['depth'], guide_tasks=['saliency'])
+    # the guide's files are checked at build time like a task's
+    first = guided.get_data_info(0)['ann_info']['semseg']['path']
+    os.remove(first)
+    with pytest.raises(FileNotFoundError, match='semseg file not found'):
+        build(tasks=['depth'], guide_tasks=['semseg'])

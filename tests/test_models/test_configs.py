@@ -159,3 +159,49 @@ def test_validation_counts_edges_fast_and_test_uses_pyedgeeval(name):
     assert cfg.val_evaluator.get('edge_backend') == 'fast'
     assert cfg.test_evaluator.get('edge_backend',
                                   'pyedgeeval') == 'pyedgeeval'
+
+
+def _crop_size(pipeline):
+    return next(tuple(t['crop_size']) for t in pipeline
+                if t['type'] == 'MultiTaskRandomCrop')
+
+
+@pytest.mark.parametrize(
+    'name', [n for n in CONFIGS if 'synth-room' not in n
+             and not n.startswith('demo/')])
+def test_protocol_configs_test_at_the_training_size(name):
+    # InvPT / MLoRE pad test images to TEST.SCALE, the training crop.
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, name))
+    crop = _crop_size(cfg.train_dataloader.dataset.pipeline)
+    assert dict(cfg.model.data_preprocessor.test_cfg) == dict(size=crop)
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_crops_follow_the_class_ratio_rule_for_every_task_set(name):
+    # cat_max_ratio reads the semseg map: configs without semseg among their
+    # tasks (single-task baselines) load it as a guide, so Δm compares runs
+    # that crop alike.
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, name))
+    dataset = cfg.train_dataloader.dataset
+    ratios = [t.get('cat_max_ratio', 1.) for t in dataset.pipeline
+              if t['type'] == 'MultiTaskRandomCrop']
+    if ratios and ratios[0] < 1:
+        assert 'semseg' in list(dataset.tasks) + list(
+            dataset.get('guide_tasks') or [])
+
+
+@pytest.mark.parametrize(
+    'name', [n for n in CONFIGS if 'pascal' in n])
+def test_pascal_part_maps_without_parts_are_ignored_as_invpt(name):
+    # InvPT's AddIgnoreRegions: after the crop in training, on the whole
+    # image at test time (TTA included).
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, name))
+    train = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
+    assert train.index('IgnoreEmptyLabels') == \
+        train.index('MultiTaskRandomCrop') + 1
+    test = [t['type'] for t in cfg.test_dataloader.dataset.pipeline]
+    assert test.index('IgnoreEmptyLabels') == \
+        test.index('LoadMultiTaskAnnotations') + 1
+    tta = cfg.tta_pipeline[-1]['transforms']
+    assert [t['type'] for t in tta[-2]] == ['IgnoreEmptyLabels']
+    assert [t['type'] for t in tta[-3]] == ['LoadMultiTaskAnnotations']

@@ -4,7 +4,8 @@
 # cat_max_ratio 0.75, horizontal flip (normals x negated), photometric
 # distortion; the data preprocessor pads each batch (the normalised image
 # with 0 = the mean colour, as at test time; every label with its ignore
-# value). Test: native resolution (425x560), no resize.
+# value). Test: native resolution (425x560), no resize; the model's data
+# preprocessor pads to the training size (configs/fgmoe_nyud.py).
 # `data_root` may be the InvPT `NYUDv2/` or the MTL-PyTorch `NYUD_MT/` folder
 # (the packaging is detected). To train on a task subset, set `tasks` on every
 # dataloader's dataset (e.g. `train_dataloader.dataset.tasks`) as well.
@@ -39,6 +40,9 @@ tta_pipeline = [
          ], [dict(type='LoadMultiTaskAnnotations')],
                      [dict(type='PackMultiTaskInputs')]])
 ]
+# The crop's class-ratio rule reads the semseg map: `guide_tasks` loads it for
+# the crop only when semseg is not among `tasks` (a single-task baseline then
+# crops by the same rule as the multi-task run); it is never trained.
 train_dataloader = dict(
     batch_size=4,
     num_workers=2,
@@ -49,6 +53,7 @@ train_dataloader = dict(
         data_root=data_root,
         split='train',
         tasks=tasks,
+        guide_tasks=['semseg'],
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,

@@ -5,7 +5,10 @@
 # (normals x negated), photometric distortion; the data preprocessor pads each
 # batch (the normalised image with 0 = the mean colour, as at test time;
 # every label with its ignore value).
-# Test: native resolution (<= 500 px), no resize.
+# Test: native resolution (<= 500 px), no resize; the model's data
+# preprocessor pads to the training size (configs/fgmoe_pascal.py).
+# A human-part map without any part pixel is all-ignore, as InvPT's
+# `AddIgnoreRegions`: per image at test time, per crop in training.
 # To train on a task subset, set `tasks` on every dataloader's dataset.
 dataset_type = 'PascalContextMultiTaskDataset'
 data_root = 'data/PASCAL_MT'
@@ -18,6 +21,7 @@ train_pipeline = [
     dict(type='LoadMultiTaskAnnotations'),
     dict(type='MultiTaskRandomResize', ratio_range=scale_ratio_range),
     dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='IgnoreEmptyLabels', tasks=['human_parts']),
     dict(type='MultiTaskRandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
     dict(type='PackMultiTaskInputs'),
@@ -25,6 +29,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadMultiTaskAnnotations'),
+    dict(type='IgnoreEmptyLabels', tasks=['human_parts']),
     dict(type='PackMultiTaskInputs'),
 ]
 # Flip test-time augmentation (python tools/test.py ... --tta): the image is
@@ -36,8 +41,12 @@ tta_pipeline = [
              dict(type='MultiTaskRandomFlip', prob=0., direction='horizontal'),
              dict(type='MultiTaskRandomFlip', prob=1., direction='horizontal')
          ], [dict(type='LoadMultiTaskAnnotations')],
+                     [dict(type='IgnoreEmptyLabels', tasks=['human_parts'])],
                      [dict(type='PackMultiTaskInputs')]])
 ]
+# The crop's class-ratio rule reads the semseg map: `guide_tasks` loads it for
+# the crop only when semseg is not among `tasks` (a single-task baseline then
+# crops by the same rule as the multi-task run); it is never trained.
 train_dataloader = dict(
     batch_size=4,
     num_workers=2,
@@ -48,6 +57,7 @@ train_dataloader = dict(
         data_root=data_root,
         split='train',
         tasks=tasks,
+        guide_tasks=['semseg'],
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,

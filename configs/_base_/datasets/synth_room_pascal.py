@@ -14,6 +14,7 @@ train_pipeline = [
         type='MultiTaskRandomResize',
         ratio_range={{_base_.scale_ratio_range}}),
     dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='IgnoreEmptyLabels', tasks=['human_parts']),
     dict(type='MultiTaskRandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
     dict(type='PackMultiTaskInputs'),

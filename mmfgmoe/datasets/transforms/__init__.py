@@ -1,10 +1,12 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 from .formatting import PackMultiTaskInputs
 from .loading import LoadMultiTaskAnnotations
-from .transforms import (MultiTaskPad, MultiTaskRandomCrop,
-                         MultiTaskRandomFlip, MultiTaskRandomResize)
+from .transforms import (IgnoreEmptyLabels, MultiTaskPad,
+                         MultiTaskRandomCrop, MultiTaskRandomFlip,
+                         MultiTaskRandomResize)
 
 __all__ = [
     'LoadMultiTaskAnnotations', 'MultiTaskRandomResize', 'MultiTaskRandomCrop',
-    'MultiTaskRandomFlip', 'MultiTaskPad', 'PackMultiTaskInputs'
+    'MultiTaskRandomFlip', 'MultiTaskPad', 'IgnoreEmptyLabels',
+    'PackMultiTaskInputs'
 ]

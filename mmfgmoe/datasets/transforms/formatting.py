@@ -55,9 +55,10 @@ class PackMultiTaskInputs(BaseTransform):
     """Pack the image and every task's label into a ``SegDataSample``.
 
     The image becomes ``inputs`` (uint8/float [3, H, W] tensor, as mmseg's
-    ``PackSegInputs``); each ``gt_*`` field of :data:`TASK_SPECS` present in
-    the results becomes a ``PixelData(data=tensor)`` of the same name on the
-    data sample: discrete labels int64 [1, H, W], ``gt_depth_map`` float32
+    ``PackSegInputs``); the ``gt_*`` field of each task in
+    ``results['tasks']`` (of every :data:`TASK_SPECS` task present when the
+    key is absent) becomes a ``PixelData(data=tensor)`` of the same name on
+    the data sample: discrete labels int64 [1, H, W], ``gt_depth_map`` float32
     [1, H, W], ``gt_normals`` float32 [3, H, W].
 
     Args:
@@ -87,8 +88,11 @@ class PackMultiTaskInputs(BaseTransform):
                 np.ascontiguousarray(img.transpose(2, 0, 1)))
         sample = SegDataSample()
         img_shape = results['img'].shape[:2] if 'img' in results else None
-        for spec in TASK_SPECS.values():
-            if spec.gt_field in results:
+        # Labels loaded only to guide the transforms (``guide_tasks``) are
+        # not packed: ``tasks`` names what the model trains on.
+        packed_tasks = results.get('tasks', TASK_SPECS)
+        for task, spec in TASK_SPECS.items():
+            if task in packed_tasks and spec.gt_field in results:
                 where = (f'{type(self).__name__}: `{spec.gt_field}` of '
                          f'{results.get("img_path")}')
                 label = results[spec.gt_field]

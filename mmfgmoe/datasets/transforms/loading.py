@@ -515,7 +515,10 @@ class LoadMultiTaskAnnotations(BaseTransform):
     Reads ``results['ann_info'][task]`` (``path``, ``reader`` and reader
     options, written by the dataset's ``load_data_list``) for each task in
     ``results['tasks']`` (or ``tasks`` when given) and stores the label under
-    the task's ``gt_field`` of :data:`mmfgmoe.utils.TASK_SPECS`:
+    the task's ``gt_field`` of :data:`mmfgmoe.utils.TASK_SPECS`, then the
+    labels of ``results['guide_tasks']`` (read for the transforms, e.g. the
+    crop's class-ratio rule, and dropped by ``PackMultiTaskInputs``;
+    ``results['tasks']`` keeps naming the trained tasks only):
 
     - discrete tasks: uint8 [H, W] (255 = ignore);
     - ``gt_depth_map``: float32 [H, W] metres, 0 = invalid;
@@ -555,9 +558,10 @@ class LoadMultiTaskAnnotations(BaseTransform):
                                f'dataset sample {results.get("img_path")}; '
                                f'it has {tasks}')
             tasks = list(self.tasks)
+        guides = [t for t in results.get('guide_tasks', ()) if t not in tasks]
         img_shape = results['img'].shape[:2] if 'img' in results else None
         seg_fields = []
-        for task in tasks:
+        for task in tasks + guides:
             spec = TASK_SPECS[task]
             info = dict(results['ann_info'][task])
             path = info.pop('path')

@@ -26,7 +26,7 @@ from mmseg.registry import TRANSFORMS
 from ...utils import TASK_SPECS
 
 __all__ = ['MultiTaskRandomResize', 'MultiTaskRandomCrop',
-           'MultiTaskRandomFlip', 'MultiTaskPad']
+           'MultiTaskRandomFlip', 'MultiTaskPad', 'IgnoreEmptyLabels']
 
 # Normal component negated by a flip in each direction (x right, y down).
 _FLIP_NORMAL_AXIS = {'horizontal': 0, 'vertical': 1}
@@ -132,7 +132,9 @@ class MultiTaskRandomCrop(BaseTransform):
     Like mmseg's ``RandomCrop``: an image smaller than the crop is cropped
     to its own size (pad afterwards); with ``cat_max_ratio < 1`` up to
     ``max_tries`` positions are drawn until no single semseg class covers
-    more than that fraction of the non-ignored crop pixels.
+    more than that fraction of the non-ignored crop pixels. That rule needs
+    the semseg map, also when semseg is not trained: the dataset's
+    ``guide_tasks=['semseg']`` loads it for the crop only.
 
     Required keys: ``img``, ``gt_*``. Modified keys: ``img``, ``img_shape``,
     ``gt_*``.
@@ -181,7 +183,15 @@ class MultiTaskRandomCrop(BaseTransform):
         shape = results['img'].shape[:2]
         bbox = self._random_bbox(shape)
         seg = results.get(TASK_SPECS['semseg'].gt_field)
-        if self.cat_max_ratio < 1.0 and seg is not None:
+        if self.cat_max_ratio < 1.0:
+            if seg is None:
+                raise KeyError(
+                    f'{type(self).__name__}(cat_max_ratio='
+                    f'{self.cat_max_ratio}) needs the semseg map, which '
+                    f'{results.get("img_path")} does not carry (tasks '
+                    f'{results.get("tasks")}); load it with the dataset\'s '
+                    "guide_tasks=['semseg'] (read for the crop, not trained)"
+                    ', or set cat_max_ratio=1.0')
             for _ in range(self.max_tries):
                 y0, y1, x0, x1 = bbox
                 labels, counts = np.unique(seg[y0:y1, x0:x1],
@@ -362,3 +372,64 @@ class MultiTaskPad(BaseTransform):
         return (f'{self.__class__.__name__}(size={self.size}, '
                 f'size_divisor={self.size_divisor}, pad_val={self.pad_val}, '
                 f'label_pad_values={self.label_pad_values})')
+
+
+@TRANSFORMS.register_module()
+class IgnoreEmptyLabels(BaseTransform):
+    """Turn a class map without any foreground pixel into all-ignore.
+
+    InvPT's ``AddIgnoreRegions`` for human parts: a part map that holds only
+    background and ignore says nothing about parts (no person in the image,
+    or a crop that misses the person), so it is not trained or evaluated as
+    "all background". In training put it after the crop, which is where the
+    reference pipelines apply it; in testing after the loader.
+
+    A task of ``tasks`` that the sample does not carry (a task subset) is
+    left alone.
+
+    Required keys: ``gt_*`` of ``tasks`` (optional). Modified keys: those.
+
+    Args:
+        tasks (Sequence[str]): Class-map tasks to check. Defaults to
+            ``('human_parts',)``.
+        background (int): The class id that is not foreground. Defaults
+            to 0.
+    """
+
+    def __init__(self,
+                 tasks: Sequence[str] = ('human_parts', ),
+                 background: int = 0) -> None:
+        if isinstance(tasks, str):
+            tasks = [tasks]
+        not_maps = [t for t in tasks
+                    if t not in TASK_SPECS or not TASK_SPECS[t].discrete]
+        if not tasks or not_maps:
+            raise ValueError(
+                f'IgnoreEmptyLabels: `tasks` must name class-map tasks, got '
+                f'{list(tasks)}; choose from '
+                f'{[t for t, s in TASK_SPECS.items() if s.discrete]}')
+        self.tasks = tuple(tasks)
+        self.background = background
+
+    def transform(self, results: dict) -> dict:
+        """Replace each empty map of ``tasks`` by its ignore value.
+
+        Args:
+            results (dict): Pipeline results.
+
+        Returns:
+            dict: ``results``, maps without foreground set to ignore.
+        """
+        for task in self.tasks:
+            spec = TASK_SPECS[task]
+            label = results.get(spec.gt_field)
+            if label is None:
+                continue
+            ignore = spec.pad_value
+            if np.isin(label, (self.background, ignore)).all():
+                results[spec.gt_field] = np.full_like(label, ignore)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(tasks={self.tasks}, '
+                f'background={self.background})')

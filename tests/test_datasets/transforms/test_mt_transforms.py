@@ -304,3 +304,56 @@ def test_resize_and_crop_bad_args():
         _build(dict(type='MultiTaskRandomCrop', crop_size=(0, 8)))
     with pytest.raises(KeyError, match='LoadImageFromFile'):
         _build(dict(type='MultiTaskRandomFlip', prob=1.0))(dict())
+
+
+def test_crop_ratio_rule_needs_the_semseg_map():
+    # Without the map the rule cannot run: an error naming the fix, not a
+    # silently uniform crop.
+    res = _results(np.zeros((40, 40), np.int64))
+    del res['gt_sem_seg']
+    res.update(img_path='room.png', tasks=['depth'])
+    t = _build(dict(type='MultiTaskRandomCrop', crop_size=(20, 20),
+                    cat_max_ratio=0.75))
+    with pytest.raises(KeyError, match=r"room\.png.*guide_tasks=\['semseg'\]"):
+        t(res)
+    free = _build(dict(type='MultiTaskRandomCrop', crop_size=(20, 20)))
+    assert free(res)['gt_depth_map'].shape == (20, 20)
+
+
+def test_ignore_empty_labels():
+    t = _build(dict(type='IgnoreEmptyLabels', tasks=['human_parts']))
+    parts = np.zeros((6, 8), np.uint8)
+    parts[:, 6:] = 255  # padding
+    res = t(dict(gt_human_parts=parts.copy(), gt_sem_seg=np.zeros_like(parts)))
+    assert (res['gt_human_parts'] == 255).all()
+    assert (res['gt_sem_seg'] == 0).all()  # other tasks untouched
+    parts[2, 3] = 4  # one part pixel: the map is kept as it is
+    res = t(dict(gt_human_parts=parts.copy()))
+    np.testing.assert_array_equal(res['gt_human_parts'], parts)
+    assert t(dict(gt_depth_map=np.ones((2, 2), np.float32))).keys() == \
+        {'gt_depth_map'}  # a task subset without parts
+    for bad in (['depth'], ['height'], []):
+        with pytest.raises(ValueError, match='class-map tasks'):
+            _build(dict(type='IgnoreEmptyLabels', tasks=bad))
+
+
+def test_crop_then_ignore_empty_parts_as_invpt():
+    # A crop that misses the person: InvPT's AddIgnoreRegions (after its
+    # crop) makes the whole part map ignore; one that holds it keeps it.
+    cls = np.zeros((40, 40), np.int64)
+    res = _results(cls)
+    res['gt_human_parts'][:10, :10] = 3
+    crop = _build(dict(type='MultiTaskRandomCrop', crop_size=(20, 20)))
+    ignore = _build(dict(type='IgnoreEmptyLabels'))
+    seen = set()
+    for seed in range(40):
+        np.random.seed(seed)
+        out = ignore(crop(copy.deepcopy(res)))
+        parts = out['gt_human_parts']
+        has_person = bool((parts == 3).any())
+        seen.add(has_person)
+        if not has_person:
+            assert (parts == 255).all()
+        else:
+            assert not (parts == 255).any()
+    assert seen == {True, False}
