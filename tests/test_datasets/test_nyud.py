@@ -183,3 +183,26 @@ def test_guide_tasks_give_a_subset_the_multi_task_crops(nyud_copy):
     os.remove(first)
     with pytest.raises(FileNotFoundError, match='semseg file not found'):
         build(tasks=['depth'], guide_tasks=['semseg'])
+
+
+def test_class_subset_remaps_semseg_like_mmseg(synth_nyud_root):
+    # mmseg's label_map: a dataset built with a subset of the classes maps
+    # each kept class to its new index and every other class to 255.
+    keep = ('floor', 'wall')  # ids 1 and 0 in NYU-40, given in another order
+    full = NYUDv2MultiTaskDataset(synth_nyud_root, split='val',
+                                  tasks=['semseg'], pipeline=TEST_PIPELINE,
+                                  test_mode=True)
+    sub = NYUDv2MultiTaskDataset(synth_nyud_root, split='val',
+                                 tasks=['semseg'], pipeline=TEST_PIPELINE,
+                                 test_mode=True,
+                                 metainfo=dict(classes=keep))
+    assert tuple(sub.metainfo['classes']) == keep
+    old_ids = [NYU40_CLASSES.index(c) for c in keep]
+    for i in range(len(full)):
+        before = full[i]['data_samples'].gt_sem_seg.data
+        after = sub[i]['data_samples'].gt_sem_seg.data
+        expected = torch.full_like(before, 255)
+        for new_id, old_id in enumerate(old_ids):
+            expected[before == old_id] = new_id
+        assert (before == old_ids[0]).any() and (before == old_ids[1]).any()
+        torch.testing.assert_close(after, expected)

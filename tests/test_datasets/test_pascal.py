@@ -171,3 +171,39 @@ def test_palette_png_labels_read_as_indices(pascal_copy):
     im.save(path)
     assert Image.open(path).mode == 'P'
     np.testing.assert_array_equal(ds[0]['gt_sem_seg'], label)
+
+
+def test_shipped_tta_pipeline_gives_a_plain_and_a_flipped_view(
+        synth_pascal_root):
+    """configs/_base_/datasets/pascal_context.py's ``tta_pipeline`` on real
+    files: view 2 is view 1's image mirrored, both carry the labels as
+    stored (predictions are flipped back before evaluation), and part maps
+    without parts are ignored as in the test pipeline."""
+    import torch
+    from mmengine.config import Config
+    cfg = Config.fromfile(
+        osp.join(osp.dirname(__file__), '..', '..', 'configs', '_base_',
+                 'datasets', 'pascal_context.py'))
+    tta = DATASETS.build(dict(type='PascalContextMultiTaskDataset',
+                              data_root=synth_pascal_root, split='val',
+                              pipeline=cfg.tta_pipeline, test_mode=True))
+    plain = _build(synth_pascal_root, split='val', test_mode=True)
+    for idx in range(len(tta)):
+        out = tta[idx]
+        assert len(out['inputs']) == len(out['data_samples']) == 2
+        a, b = out['data_samples']
+        assert (a.metainfo['flip'], b.metainfo['flip']) == (False, True)
+        torch.testing.assert_close(out['inputs'][1],
+                                   out['inputs'][0].flip(-1))
+        stored = plain[idx]
+        empty = not (stored['gt_human_parts'] % 255).any()
+        for sample in (a, b):
+            for key in ('gt_sem_seg', 'gt_saliency', 'gt_edge'):
+                np.testing.assert_array_equal(
+                    sample.get(key).data[0].numpy(), stored[key])
+            parts = sample.gt_human_parts.data[0].numpy()
+            if empty:
+                assert (parts == 255).all()
+            else:
+                np.testing.assert_array_equal(parts,
+                                              stored['gt_human_parts'])
