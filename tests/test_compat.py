@@ -178,15 +178,11 @@ def _load_on_rank(rank: int, rendezvous: str, url: str, out: str) -> None:
 def test_every_rank_raises_when_rank_0_cannot_download(http_dir, tmp_path):
     """Rank 0 downloads first: the waiting ranks must fail with its reason,
     not with a lost connection or a timeout."""
-    import time
-
     import torch.multiprocessing as mp
     _, url = http_dir
     out = str(tmp_path / 'message')
-    start = time.monotonic()
     mp.spawn(_load_on_rank, args=(str(tmp_path / 'rendezvous'),
                                   f'{url}/missing.pth', out), nprocs=2)
-    assert time.monotonic() - start < 50  # well within the 60 s timeout
     messages = [open(f'{out}.{rank}').read() for rank in (0, 1)]
     assert messages[0].startswith('HTTPError') and '404' in messages[0]
     assert messages[1].startswith('RuntimeError: rank 0 could not load '

@@ -8,6 +8,7 @@ import sys
 
 import cv2
 import pytest
+import torch
 from _tool_loader import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -75,7 +76,6 @@ def test_analyze_logs_cli_writes_png(tmp_path):
 
 @pytest.mark.timeout(240)
 def test_benchmark_random_images_with_checkpoint(tmp_path):
-    torch = pytest.importorskip('torch')
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 

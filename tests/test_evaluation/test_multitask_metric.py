@@ -194,6 +194,47 @@ def test_delta_m():
     assert 'multi_task.delta_m' not in res
 
 
+def test_delta_m_lower_is_better_normals_and_depth():
+    """Δm of lower-is-better metrics (normals mean angle, depth rmse and
+    abs_rel) by hand: ``-(M - B) / B × 100``, several metrics of one task
+    averaged first."""
+    g = np.array([[0, 1]], dtype=np.int64)
+    d = np.array([[1.0, 2.0]], dtype=np.float32)
+    up = np.zeros((3, 1, 2), dtype=np.float32)
+    up[2] = 1.  # both label normals +z
+    rad = np.deg2rad([30., 60.])  # predictions 30° and 60° off: mean 45°
+    tilted = np.stack([np.sin(rad), np.zeros(2), np.cos(rad)])[:, None]
+    sample = make_sample(dict(semseg=g, depth=d, normals=up),
+                         dict(semseg=g, depth=d + 1,
+                              normals=tilted.astype(np.float32)))
+
+    def run(baselines):
+        return _evaluate(MultiTaskMetric(num_classes=dict(semseg=2),
+                                         single_task_baselines=baselines),
+                         [sample])
+
+    res = run(dict(semseg=dict(mIoU=80.0),
+                   depth=dict(rmse=2.0, abs_rel=1.0),
+                   normals=dict(mean=30.0)))
+    assert res['normals.mean'] == pytest.approx(45.0, abs=1e-4)
+    assert res['depth.rmse'] == pytest.approx(1.0)
+    assert res['depth.abs_rel'] == pytest.approx(0.75)  # (1/1 + 1/2) / 2
+    # mean angle 45° vs 30°: worse, -(45 - 30) / 30 = -50 %
+    assert res['multi_task.delta.normals'] == pytest.approx(-50.0, abs=1e-3)
+    # rmse 1.0 vs 2.0: +50 %; abs_rel 0.75 vs 1.0: +25 %; averaged: 37.5 %
+    assert res['multi_task.delta.depth'] == pytest.approx(37.5)
+    assert res['multi_task.delta.semseg'] == pytest.approx(25.0)
+    assert res['multi_task.delta_m'] == pytest.approx(
+        (25.0 + 37.5 - 50.0) / 3, abs=1e-3)
+    # a better (lower) mean angle than the baseline: positive
+    res = run(dict(normals=dict(mean=60.0)))
+    assert res['multi_task.delta.normals'] == pytest.approx(25.0, abs=1e-3)
+    assert res['multi_task.delta_m'] == pytest.approx(25.0, abs=1e-3)
+    # a worse (higher) rmse than the baseline alone: negative
+    res = run(dict(depth=dict(rmse=0.8)))
+    assert res['multi_task.delta_m'] == pytest.approx(-25.0)
+
+
 def test_distributed_padding_is_dropped(random_dataset):
     """One result per image: the sampler's padding duplicates are cut."""
     samples = [make_sample(g, p, f'im{i}')

@@ -1,6 +1,7 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """Numerics: no NaN/Inf on legal edge cases, and a non-finite loss stops
 training with a message naming the loss key and the iteration."""
+import os
 import os.path as osp
 import shutil
 from typing import Dict, Optional
@@ -234,9 +235,19 @@ def test_cpu_autocast(config_path, mixer, dtype):
 def test_non_finite_loss_stops_training(stopped_run, tmp_path):
     """A NaN loss at iteration k+1 (the depth loss weight set to NaN when
     resuming the run stopped at k) stops training with the loss key and the
-    iteration in the message, and no checkpoint of that iteration."""
+    iteration in the message, and no checkpoint of that iteration although
+    the checkpoint hook saves every iteration."""
     work_dir = str(tmp_path / 'nan')
     shutil.copytree(stopped_run['work_dir'], work_dir)
+    last_good = RESUME_STOP_ITER
+    iteration = RESUME_STOP_ITER + 1
+    good_ckpt = osp.join(work_dir, f'iter_{last_good}.pth')
+    nan_ckpt = osp.join(work_dir, f'iter_{iteration}.pth')
+    # resume from the copy (``last_checkpoint`` holds an absolute path)
+    with open(osp.join(work_dir, 'last_checkpoint'), 'w') as f:
+        f.write(good_ckpt)
+    with open(good_ckpt, 'rb') as f:
+        good_bytes = f.read()
     proc = run_tool('tools/train.py',
                     stopped_run['config'],
                     '--work-dir',
@@ -244,11 +255,21 @@ def test_non_finite_loss_stops_training(stopped_run, tmp_path):
                     '--resume',
                     '--cfg-options',
                     'model.decode_head.losses.depth.loss_weight=nan',
+                    # a checkpoint after every iteration: the NaN iteration
+                    # would get one if the check ran after the checkpoint
+                    # hook
+                    'default_hooks.checkpoint.interval=1',
                     check=False)
     log = proc.stdout + proc.stderr
     assert proc.returncode != 0, log[-3000:]
-    iteration = RESUME_STOP_ITER + 1
+    assert f'Load checkpoint from {good_ckpt}' in log, log[-3000:]
     assert 'FloatingPointError' in log, log[-3000:]
     assert (f'non-finite loss at iteration {iteration}: loss_depth=nan '
             '(total loss=nan)') in log, log[-3000:]
-    assert not osp.exists(osp.join(work_dir, f'iter_{iteration}.pth'))
+    # the last good iteration's checkpoint is intact, the NaN one not saved
+    assert osp.isfile(good_ckpt)
+    with open(good_ckpt, 'rb') as f:
+        assert f.read() == good_bytes
+    assert not osp.exists(nan_ckpt), sorted(os.listdir(work_dir))
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        assert f.read().strip() == good_ckpt

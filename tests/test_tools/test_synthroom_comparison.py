@@ -22,6 +22,20 @@ def test_delta_m_signs_and_average():
               'edge.odsF': 50.}
     # +10% mIoU, -10% RMSE (lower is better): (10 + 10 + 0 + 0) / 4.
     assert tool.delta_m(better, single) == pytest.approx(5.)
+    # normals mean angle (lower is better) alone: 25 vs 20 degrees is
+    # -25 %, 15 vs 20 is +25 %; Δm is the average over the 4 tasks.
+    worse_normals = dict(single, **{'normals.mean': 25.})
+    assert tool.delta_m(worse_normals, single) == pytest.approx(-25. / 4)
+    better_normals = dict(single, **{'normals.mean': 15.})
+    assert tool.delta_m(better_normals, single) == pytest.approx(25. / 4)
+    # depth rmse alone: 1.2 vs 1.0 is -20 %
+    worse_depth = dict(single, **{'depth.rmse': 1.2})
+    assert tool.delta_m(worse_depth, single) == pytest.approx(-20. / 4)
+    # mixed: mIoU -10 %, rmse 1.2 (-20 %), mean 18 (+10 %), odsF 55 (+10 %)
+    mixed = {'semseg.mIoU': 36., 'depth.rmse': 1.2, 'normals.mean': 18.,
+             'edge.odsF': 55.}
+    assert tool.delta_m(mixed, single) == pytest.approx(
+        (-10. - 20. + 10. + 10.) / 4)
 
 
 def test_complexity_parsed_from_get_flops_report():

@@ -1,6 +1,8 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 """The CLI tools end to end: train, resume, test (checkpoint round trip)."""
 import json
+import math
+import os
 import os.path as osp
 import shutil
 import subprocess
@@ -38,6 +40,66 @@ def _data_options(data_root: str) -> list:
             for split in ('train', 'val', 'test')]
 
 
+#: ``metrics.json`` keys of the demo config's MultiTaskMetric (NYUD tasks).
+EXPECTED_METRICS = {
+    'semseg.mIoU', 'semseg.mAcc', 'semseg.aAcc', 'depth.rmse',
+    'depth.abs_rel', 'depth.log_rmse', 'depth.delta1', 'depth.delta2',
+    'depth.delta3', 'normals.mean', 'normals.median', 'normals.rmse',
+    'normals.within_11.25', 'normals.within_22.5', 'normals.within_30',
+    'edge.odsF', 'edge.oisF', 'edge.AP'
+}
+
+
+def _check_predictions(data_root: str, out_dir: str, metrics: dict) -> None:
+    """``--out``: one file per task and val image, in the formats of
+    ``MultiTaskMetric`` (``<out>/<task>/<image stem>.<png|npy>``): uint8
+    label-map PNG (semseg), float32 metres ``.npy`` (depth), RGB normals PNG
+    ``round((n + 1) / 2 * 255)``, uint8 edge-probability PNG; the written
+    depth gives back the reported RMSE."""
+    import cv2
+    import numpy as np
+
+    from mmfgmoe.datasets.transforms.loading import (decode_normals_png,
+                                                     read_depth_npy)
+    with open(osp.join(data_root, 'gt_sets', 'val.txt')) as f:
+        names = [line.strip() for line in f if line.strip()]
+    assert len(names) == 3
+    exts = dict(semseg='png', depth='npy', normals='png', edge='png')
+    assert sorted(os.listdir(out_dir)) == sorted(exts)
+    sq_err, valid = 0.0, 0
+    for task, ext in exts.items():
+        assert sorted(os.listdir(osp.join(out_dir, task))) == sorted(
+            f'{n}.{ext}' for n in names), task
+    for name in names:
+        image = cv2.imread(osp.join(data_root, 'images', f'{name}.png'))
+        shape = image.shape[:2]  # ori_shape: predictions are not resized
+        semseg = cv2.imread(osp.join(out_dir, 'semseg', f'{name}.png'),
+                            cv2.IMREAD_UNCHANGED)
+        assert semseg.dtype == np.uint8 and semseg.shape == shape
+        assert semseg.max() < 40  # class ids of the 40 NYUD classes
+        edge = cv2.imread(osp.join(out_dir, 'edge', f'{name}.png'),
+                          cv2.IMREAD_UNCHANGED)
+        assert edge.dtype == np.uint8 and edge.shape == shape
+        normals_bgr = cv2.imread(osp.join(out_dir, 'normals', f'{name}.png'),
+                                 cv2.IMREAD_UNCHANGED)
+        assert normals_bgr.dtype == np.uint8
+        assert normals_bgr.shape == (*shape, 3)
+        normals = decode_normals_png(normals_bgr[..., ::-1])
+        # unit vectors up to the 8-bit quantisation
+        np.testing.assert_allclose(np.linalg.norm(normals, axis=-1), 1,
+                                   atol=0.02)
+        depth = np.load(osp.join(out_dir, 'depth', f'{name}.npy'))
+        assert depth.dtype == np.float32 and depth.shape == shape
+        assert (depth >= 0).all()
+        gt = read_depth_npy(osp.join(data_root, 'depth', f'{name}.npy'))
+        mask = gt > 0
+        sq_err += float(((depth[mask].astype(np.float64) - gt[mask])**2).sum())
+        valid += int(mask.sum())
+    assert valid > 0
+    assert metrics['depth.rmse'] == pytest.approx(math.sqrt(sq_err / valid),
+                                                  rel=1e-5)
+
+
 def test_train_resume_then_test(synth_nyud_root, tmp_path):
     work_dir = str(tmp_path / 'work')
     common = _data_options(synth_nyud_root) + [
@@ -73,8 +135,11 @@ def test_train_resume_then_test(synth_nyud_root, tmp_path):
          '--work-dir', work_dir, '--out', out_dir, '--cfg-options', *common)
     with open(osp.join(work_dir, 'metrics.json')) as f:
         metrics = json.load(f)
-    assert any(k.startswith('semseg') for k in metrics), metrics
-    assert osp.isdir(out_dir)
+    # Every score of the four NYUD tasks (MultiTaskMetric), nothing else
+    # (no baselines: no Δm).
+    assert set(metrics) == EXPECTED_METRICS, sorted(metrics)
+    assert all(math.isfinite(v) for v in metrics.values()), metrics
+    _check_predictions(synth_nyud_root, out_dir, metrics)
 
     # The named checkpoint is the one evaluated, even with resume=True from
     # a training config (the Runner would resume the work dir's latest).

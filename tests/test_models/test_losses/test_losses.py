@@ -41,6 +41,30 @@ def test_balanced_bce_auto_weight_is_negative_fraction():
     assert loss.item() == pytest.approx(want, rel=1e-5)
 
 
+def _bce(logit: float, label: int) -> float:
+    """Binary cross-entropy of one logit, by hand."""
+    return math.log1p(math.exp(-logit if label else logit))
+
+
+def test_balanced_bce_auto_weight_counts_valid_pixels_only():
+    """pos_weight=None: w = negatives / valid pixels of the whole batch;
+    ignored (255) pixels count neither in w nor in the mean."""
+    pred = torch.tensor([[[[0.5, -1.0, 2.0, 3.0]]], [[[-0.5, 1.5, -4.0,
+                                                        0.25]]]])
+    target = torch.tensor([[[[1, 0, 0, 255]]], [[[1, 0, 255, 255]]]])
+    loss = BalancedBinaryCrossEntropyLoss(loss_weight=2.)(pred, target)
+    # 5 valid pixels, 2 positive: w = 3 / 5 (all 8 pixels: 6 / 8).
+    w = 3 / 5
+    pos = _bce(0.5, 1) + _bce(-0.5, 1)
+    neg = _bce(-1.0, 0) + _bce(2.0, 0) + _bce(1.5, 0)
+    want = 2. * (w * pos + (1 - w) * neg) / 5
+    assert loss.item() == pytest.approx(want, rel=1e-6)
+    # the logits at ignored pixels play no part
+    pred[0, 0, 0, 3], pred[1, 0, 0, 2:] = -7., 9.
+    assert BalancedBinaryCrossEntropyLoss(loss_weight=2.)(
+        pred, target).item() == pytest.approx(want, rel=1e-6)
+
+
 def test_depth_l1_masks_invalid():
     pred = torch.tensor([[[[1., 2., 3.]]]])
     target = torch.tensor([[[[2., 0., 1.]]]])
@@ -57,6 +81,21 @@ def test_normals_l1_normalises_and_masks():
     # InvPT's scale: |0-0| + |0-1| + |1-0| summed over the components of
     # the one valid pixel (not averaged over them: 2 / 3).
     assert loss.item() == pytest.approx(2.)
+
+
+def test_normals_l1_scale_by_hand():
+    """Per valid pixel, the 3 components' absolute errors (after normalising
+    the prediction) summed; averaged over the valid pixels only; times
+    loss_weight."""
+    pred = torch.tensor([[0., 2., 1.], [3., 0., 1.], [4., 0., 1.]]).view(
+        1, 3, 1, 3)  # pixels (0, 3, 4), (2, 0, 0), (1, 1, 1)
+    target = torch.tensor([[0., 0., 0.], [0., 1., 0.], [1., 0., 0.]]).view(
+        1, 3, 1, 3)  # (0, 0, 1), (0, 1, 0), all-zero: invalid
+    loss = NormalsL1Loss(loss_weight=10.)(pred, target)
+    # (0, .6, .8) vs (0, 0, 1): 0 + .6 + .2 = .8
+    # (1, 0, 0) vs (0, 1, 0): 1 + 1 + 0 = 2
+    want = 10. * (0.8 + 2.0) / 2
+    assert loss.item() == pytest.approx(want, rel=1e-6)
 
 
 @pytest.mark.parametrize('cfg,channels,ignore', [

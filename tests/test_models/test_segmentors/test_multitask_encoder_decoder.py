@@ -254,6 +254,66 @@ def test_predict_writes_every_field_at_ori_shape(model_cfg, sample_factory):
     assert bare[0].pred_depth_map.shape == (32, 48)
 
 
+def test_predict_values_follow_the_tensor_logits(model_cfg, sample_factory):
+    """Each prediction is the head's raw (``mode='tensor'``) logits upsampled
+    to the padded batch (bilinear, the head's ``align_corners``), the
+    padding cropped away, a flipped sample flipped back (normals' x
+    negated), then the task's predictor (clamp / normalise / sigmoid)."""
+    import torch.nn.functional as F
+    tasks = ['semseg', 'depth', 'normals', 'edge']
+    model = _build(model_cfg(tasks)).eval()
+    height, width = 30, 45
+    samples = [
+        sample_factory(tasks, height, width, seed=0),
+        sample_factory(tasks,
+                       height,
+                       width,
+                       seed=1,
+                       flip=True,
+                       flip_direction='horizontal')
+    ]
+    gen = torch.Generator().manual_seed(0)
+    inputs = [
+        torch.randint(0, 256, (3, height, width), dtype=torch.uint8,
+                      generator=gen) for _ in range(2)
+    ]
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=samples),
+                                   training=False)
+    padded = data['inputs'].shape[-2:]
+    assert padded == (32, 48)
+    with torch.no_grad():
+        raw = model(data['inputs'], mode='tensor')
+        out = model(**data, mode='predict')
+    assert raw['depth'].shape[-2:] == (4, 6)  # the head's 1/8 scale
+    align_corners = model.decode_head.align_corners
+    for i, sample in enumerate(out):
+        assert sample.padding_size == [0, 3, 0, 2]  # left, right, top, bottom
+        expected = {}
+        for task, logits in raw.items():
+            up = F.interpolate(logits[i:i + 1],
+                               size=padded,
+                               mode='bilinear',
+                               align_corners=align_corners)[0]
+            up = up[:, :height, :width]  # padding: bottom and right
+            if i == 1:  # flipped horizontally: flip back
+                up = up.flip(-1)
+                if task == 'normals':
+                    up = up * torch.tensor([-1., 1., 1.]).view(3, 1, 1)
+            expected[task] = up
+        assert (expected['depth'] > 0).any()  # the clamp keeps some values
+        torch.testing.assert_close(sample.pred_depth_map.data,
+                                   expected['depth'].clamp(min=0))
+        torch.testing.assert_close(
+            sample.pred_normals.data,
+            expected['normals'] / expected['normals'].norm(dim=0).clamp(
+                min=1e-12))
+        torch.testing.assert_close(sample.seg_logits.data, expected['semseg'])
+        assert torch.equal(sample.pred_sem_seg.data,
+                           expected['semseg'].argmax(0, keepdim=True))
+        torch.testing.assert_close(sample.pred_edge.data,
+                                   expected['edge'].sigmoid())
+
+
 @pytest.mark.parametrize('ori_shape', [(4, 6), (8, 12)])
 def test_postprocess_strips_padding_undoes_flip_and_resizes(
         model_cfg, ori_shape):
