@@ -57,6 +57,28 @@ def test_every_task_at_the_image_size_from_files_and_arrays(
                                    one.get(field).data)
 
 
+def test_inference_equals_the_test_loop_on_a_dataset_image(
+        checkpoint, synth_nyud_root):
+    # The same image through the config's test dataloader and model.test_step
+    # (what tools/test.py runs): a colour-order, normalisation or padding
+    # slip of the inference path alone would differ.
+    from mmengine.dataset import pseudo_collate
+
+    from mmseg.registry import DATASETS
+    model = init_model(CONFIG, checkpoint, device='cpu')
+    cfg = Config.fromfile(CONFIG)
+    dataset_cfg = cfg.test_dataloader.dataset
+    dataset_cfg.data_root = synth_nyud_root
+    dataset = DATASETS.build(dataset_cfg)
+    item = dataset[0]
+    with torch.no_grad():
+        expected = model.test_step(pseudo_collate([item]))[0]
+    got = inference_model(model, item['data_samples'].img_path)
+    for field, _ in TASK_FIELDS.values():
+        torch.testing.assert_close(got.get(field).data,
+                                   expected.get(field).data)
+
+
 def test_init_model_errors(checkpoint, tmp_path):
     with pytest.raises(TypeError, match='file path or a Config'):
         init_model(dict(model=None), device='cpu')
