@@ -2,8 +2,9 @@
 # fine-tuning. Every number is a field here; the README ("Differences from
 # the paper") lists what comes from the paper and what is our choice.
 # The backbone is mmpretrain's "vit-base-p16_in21k-pre_3rdparty_in1k-384px"
-# (Google AugReg). Its weights were trained on inputs scaled to [-1, 1]; a
-# frozen encoder must see the same normalisation.
+# (converted by mmpretrain from the official ViT release). Its weights were
+# trained on inputs scaled to [-1, 1]; a frozen encoder must see the same
+# normalisation.
 data_preprocessor = dict(type='MultiTaskDataPreProcessor',
                          mean=[127.5, 127.5, 127.5],
                          std=[127.5, 127.5, 127.5],
