@@ -53,6 +53,19 @@ def _evaluate(indices):
     return out
 
 
+def _write_unnamed(indices, out_dir: str) -> None:
+    """``--out`` of samples without ``img_path`` (numbered per process)."""
+    from mmfgmoe.evaluation import MultiTaskMetric
+    metric = MultiTaskMetric(tasks=['semseg'], output_dir=out_dir,
+                             format_only=True)
+    metric.dataset_meta = META
+    samples = _dataset()
+    for i in indices:
+        sample = samples[i].to_dict()
+        del sample['img_path']
+        metric.process({}, [sample])
+
+
 def _worker(rank: int, rendezvous: str, out_file: str) -> None:
     torch_dist.init_process_group(
         'gloo', init_method=f'file://{rendezvous}', rank=rank,
@@ -64,6 +77,7 @@ def _worker(rank: int, rendezvous: str, out_file: str) -> None:
         indices = list(range(NUM_SAMPLES))
         indices += indices[:total - NUM_SAMPLES]
         res = _evaluate(indices[rank:total:WORLD_SIZE])
+        _write_unnamed(indices[rank:total:WORLD_SIZE], f'{out_file}.preds')
         with open(f'{out_file}.{rank}', 'wb') as f:
             pickle.dump(res, f)
         # No rank closes its gloo connections while the other still receives
@@ -96,3 +110,9 @@ def test_two_process_gloo_equals_one_process(tmp_path):
             for key, value in single[name].items():
                 # the same sums in the same order: bit-identical
                 assert dist[name][key] == value, (name, key)
+    # Without img_path each process numbers its samples; the rank keeps the
+    # two processes' files apart (3 samples each, none overwritten).
+    per_rank = math.ceil(NUM_SAMPLES / WORLD_SIZE)
+    assert sorted(os.listdir(f'{out_file}.preds/semseg')) == [
+        f'rank{r}_{i:06d}.png' for r in range(WORLD_SIZE)
+        for i in range(per_rank)]
