@@ -141,6 +141,17 @@ def test_train_resume_then_test(synth_nyud_root, tmp_path):
     assert all(math.isfinite(v) for v in metrics.values()), metrics
     _check_predictions(synth_nyud_root, out_dir, metrics)
 
+    # --tta: the config's tta_pipeline (flip views, labels loaded after the
+    # flip) through MultiTaskTTAModel; every score, other than without it.
+    tta_dir = osp.join(work_dir, 'tta')
+    _run('tools/test.py', TINY_CONFIG, osp.join(work_dir, 'iter_4.pth'),
+         '--tta', '--work-dir', tta_dir, '--cfg-options', *common)
+    with open(osp.join(tta_dir, 'metrics.json')) as f:
+        tta_metrics = json.load(f)
+    assert set(tta_metrics) == EXPECTED_METRICS, sorted(tta_metrics)
+    assert all(math.isfinite(v) for v in tta_metrics.values())
+    assert tta_metrics != metrics
+
     # The named checkpoint is the one evaluated, even with resume=True from
     # a training config (the Runner would resume the work dir's latest).
     proc = _run('tools/test.py', TINY_CONFIG, first, '--work-dir', work_dir,

@@ -28,3 +28,4 @@ model = dict(
         mixer_cfg=dict(conv_cfg=dict(type='TorchDCN')),
         global_hidden_channels=128,
         global_task_embed_dims=128))
+tta_model = dict(type='MultiTaskTTAModel')
