@@ -13,6 +13,9 @@ per-task ignore values. What differs from mmseg's single-task transforms:
   invalid depth (0), zero normals and ignore values stay exact;
 * flipping negates the normals' x (horizontal) or y (vertical) component;
 * padding uses each task's own ``pad_value`` (255 / depth 0 / normals 0).
+
+``IgnoreEmptyLabels`` is InvPT's ``AddIgnoreRegions`` rule for part maps: a
+map (or crop) without any part pixel becomes all-ignore.
 """
 from typing import Dict, Iterator, Optional, Sequence, Tuple, Union
 
