@@ -94,12 +94,10 @@ class BaseMultiTaskDataset(BaseSegDataset):
             list(self.TASKS) if tasks is None else tasks,
             allowed=self.TASKS,
             field=f'{type(self).__name__}.tasks')
-        self.guide_tasks = [
-            t for t in check_tasks(guide_tasks or [],
-                                   allowed=self.TASKS,
-                                   field=f'{type(self).__name__}.guide_tasks',
-                                   allow_empty=True) if t not in self.tasks
-        ]
+        guide_tasks = check_tasks(
+            guide_tasks, allowed=self.TASKS,
+            field=f'{type(self).__name__}.guide_tasks') if guide_tasks else []
+        self.guide_tasks = [t for t in guide_tasks if t not in self.tasks]
         metainfo = dict(metainfo or {})
         metainfo['tasks'] = list(self.tasks)
         for key in ('ann_file', 'data_prefix', 'img_suffix',

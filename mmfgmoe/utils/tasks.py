@@ -51,8 +51,7 @@ TASK_SPECS: Dict[str, TaskSpec] = {
 
 def check_tasks(tasks: Sequence[str],
                 allowed: Sequence[str] = tuple(TASK_SPECS),
-                field: str = 'tasks',
-                allow_empty: bool = False) -> List[str]:
+                field: str = 'tasks') -> List[str]:
     """Validate a task list from a config and return it as a list.
 
     Args:
@@ -62,20 +61,18 @@ def check_tasks(tasks: Sequence[str],
             :data:`TASK_SPECS`.
         field (str): The config field the list comes from, named in the
             error messages. Defaults to ``'tasks'``.
-        allow_empty (bool): Accept an empty list. Defaults to False.
 
     Returns:
         list[str]: The tasks, in the given order.
 
     Raises:
-        ValueError: naming ``field`` when the list is empty (unless
-            ``allow_empty``), has duplicates or names a task outside
-            ``allowed``.
+        ValueError: naming ``field`` when the list is empty, has duplicates or
+            names a task outside ``allowed``.
     """
     if isinstance(tasks, str):
         tasks = [tasks]
     tasks = list(tasks)
-    if not tasks and not allow_empty:
+    if not tasks:
         raise ValueError(f'`{field}` must name at least one task; '
                          f'choose from {list(allowed)}')
     unknown = [t for t in tasks if t not in allowed]

@@ -26,7 +26,7 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
 from mmseg.registry import TRANSFORMS
-from ...utils import TASK_SPECS
+from ...utils import TASK_SPECS, check_tasks
 
 __all__ = ['MultiTaskRandomResize', 'MultiTaskRandomCrop',
            'MultiTaskRandomFlip', 'MultiTaskPad', 'IgnoreEmptyLabels']
@@ -402,16 +402,11 @@ class IgnoreEmptyLabels(BaseTransform):
     def __init__(self,
                  tasks: Sequence[str] = ('human_parts', ),
                  background: int = 0) -> None:
-        if isinstance(tasks, str):
-            tasks = [tasks]
-        not_maps = [t for t in tasks
-                    if t not in TASK_SPECS or not TASK_SPECS[t].discrete]
-        if not tasks or not_maps:
-            raise ValueError(
-                f'IgnoreEmptyLabels: `tasks` must name class-map tasks, got '
-                f'{list(tasks)}; choose from '
-                f'{[t for t, s in TASK_SPECS.items() if s.discrete]}')
-        self.tasks = tuple(tasks)
+        class_maps = [t for t, spec in TASK_SPECS.items() if spec.discrete]
+        self.tasks = tuple(
+            check_tasks(tasks,
+                        allowed=class_maps,
+                        field='IgnoreEmptyLabels.tasks (class-map tasks)'))
         self.background = background
 
     def transform(self, results: dict) -> dict:
