@@ -141,6 +141,33 @@ def test_run_options_pass_the_config_task_check(tasks):
                 assert cfg[f'{split}_dataloader'].dataset.tasks == tasks
 
 
+def test_parameter_matched_dense_variant():
+    """The 'same trainable parameters' row has FGMoE's decoder size but
+    its routers; the 'same activated width' row is smaller."""
+    from mmfgmoe.utils.cli import add_cfg_options, load_config_file
+    from mmseg.registry import MODELS
+    tool = _tool()
+    parser = argparse.ArgumentParser()
+    add_cfg_options(parser)
+
+    def head(variant):
+        options = tool.VARIANTS[variant].options
+        cfg_options = parser.parse_args(['--cfg-options', *options
+                                         ]).cfg_options if options else None
+        cfg = load_config_file(osp.join(tool.ROOT, tool.CONFIG), cfg_options)
+        return MODELS.build(cfg.model.decode_head)
+
+    def count(module):
+        return sum(p.numel() for p in module.parameters())
+
+    fgmoe = head('fgmoe')
+    routers = sum(count(m.gate) for m in fgmoe.modules()
+                  if hasattr(m, 'gate') and hasattr(m, 'w1'))
+    assert routers > 0
+    assert count(head('dense-wide')) == count(fgmoe) - routers
+    assert count(head('dense')) < count(fgmoe) - routers
+
+
 def test_variants_are_chosen_by_short_id(monkeypatch):
     """The command line takes short ids; the table and work dirs keep the
     labels, one work dir per variant."""

@@ -49,6 +49,12 @@ VARIANTS: Dict[str, Variant] = {
                          [HEAD + 'use_global_expert=False']),
     'dense': Variant('dense multi-task (same activated width)',
                      [HEAD + 'moe=False']),
+    # Same switches as configs/baselines/dense-mtl-wide_vit-b16_nyud.py: a
+    # dense FFN of 6 * h * 3 = 4.5 D hidden units, FGMoE's 16 routed + 2
+    # shared experts of h = D / 4 put together: FGMoE's parameters less its
+    # routers (D * 16 weights per layer), at 3x FGMoE's FFN FLOPs.
+    'dense-wide': Variant('dense multi-task (same trainable parameters)',
+                          [HEAD + 'moe=False', HEAD + 'expert_ratio=3']),
     # Same switches as configs/baselines/coarse-moe_vit-b16_nyud.py: 4
     # experts of FGMoE's activated width (h = mlp_ratio * D * 1.5 / 4 =
     # 1.5 D = top-4 + 2 shared of D / 4), top-1, per task like FGMoE's;

@@ -214,6 +214,24 @@ def test_dense_ffn_of_activated_width():
     assert out.shape == (2, 5, 32) and stats is None
 
 
+def test_dense_ffn_of_all_experts_has_fgmoe_parameters():
+    """``expert_ratio=3`` widens the dense FFN to the 16 + 2 slices of
+    FGMoE put together: the parameter-matched dense baseline."""
+    def count(module):
+        return sum(p.numel() for p in module.parameters())
+
+    fgmoe = FineGrainedMoE(32, num_experts=16, top_k=4, num_shared_experts=2)
+    wide = FineGrainedMoE(32,
+                          num_experts=16,
+                          top_k=4,
+                          num_shared_experts=2,
+                          expert_ratio=3.,
+                          moe=False)
+    assert wide.dense.hidden_channels == (16 + 2) * fgmoe.expert_hidden
+    assert count(wide) == count(fgmoe) - count(fgmoe.gate) == \
+        count(fgmoe) - 32 * 16
+
+
 def test_coarse_moe_full_size_experts():
     moe = FineGrainedMoE(32,
                          num_experts=4,
