@@ -116,11 +116,30 @@ class BaseMultiTaskDataset(BaseSegDataset):
 
     # --- to implement ----------------------------------------------------
     def split_file(self) -> str:
-        """Path of the split's id list."""
+        """Path of the split's id list (read by :meth:`read_split`).
+
+        Returns:
+            str: A text file under ``data_root`` naming ``self.split``'s ids,
+            one per line.
+        """
         raise NotImplementedError
 
     def sample_info(self, sample_id: str) -> dict:
-        """``img_path``, ``seg_map_path`` and ``ann_info`` of one id."""
+        """Where the image and every label of one id live.
+
+        Args:
+            sample_id (str): An id of the split file.
+
+        Returns:
+            dict: ``img_path`` (str), ``seg_map_path`` (str or None, mmseg's
+            field) and ``ann_info``: for every task of the dataset (at least
+            ``tasks`` and ``guide_tasks``), ``dict(path=..., reader=...,
+            **options)``, a reader of
+            :data:`~mmfgmoe.datasets.transforms.loading.LABEL_READERS` and its
+            keyword arguments. Every key ending in ``path`` that is not None
+            must name an existing file: :meth:`load_data_list` checks them
+            when the dataset is built.
+        """
         raise NotImplementedError
 
     # --- shared ------------------------------------------------------------

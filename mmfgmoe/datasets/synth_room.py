@@ -184,7 +184,7 @@ class SynthRoomSample:
         context (np.ndarray): uint16 [H, W] PASCAL-Context-459 ids.
         edge (np.ndarray): uint8 [H, W] 0/1.
         saliency (np.ndarray): uint8 [H, W] 0/1.
-        objects (list[dict]): VOC objects for the PASCAL-Part file: ``class``
+        objects (list[dict]): VOC objects for the PASCAL-Part file: ``cls``
             (str), ``class_ind`` (int), ``mask`` (uint8 [H, W]) and ``parts``
             (list of (part_name, uint8 mask)).
     """

@@ -38,10 +38,10 @@ class MultiTaskDataPreProcessor(SegDataPreProcessor):
     ``pad_val`` and every ``gt_*`` field of :data:`mmfgmoe.utils.TASK_SPECS`
     on the sample with its own value: discrete tasks with ``seg_pad_val``
     (255 = ignore, the ``TASK_SPECS`` value), depth with 0 (invalid),
-    normals with 0 (an invalid all-zero vector). Test time is mmseg's
-    behaviour: inputs padded per ``test_cfg``, the padding recorded in the
-    metainfo as ``img_padding_size`` (mmseg's key) and ``padding_size``
-    ([left, right, top, bottom]), labels untouched.
+    normals with 0 (an invalid all-zero vector), and records the padding as
+    ``padding_size`` ([left, right, top, bottom]). Test time is mmseg's
+    behaviour: inputs padded per ``test_cfg``, the padding recorded as
+    ``img_padding_size``, labels untouched.
 
     Arguments are those of ``SegDataPreProcessor``.
     """
@@ -90,14 +90,7 @@ class MultiTaskDataPreProcessor(SegDataPreProcessor):
             dict: ``inputs`` [B, 3, H', W'] float and ``data_samples``.
         """
         if not training:
-            out = super().forward(data, training=False)
-            # mmseg records ``img_padding_size``; also give it under the
-            # contract's key ``padding_size`` ([left, right, top, bottom])
-            for sample in out['data_samples'] or []:
-                if 'img_padding_size' in sample.metainfo:
-                    sample.set_metainfo(dict(padding_size=list(
-                        sample.metainfo['img_padding_size'])))
-            return out
+            return super().forward(data, training=False)
         data = self.cast_data(data)
         inputs = data['inputs']
         data_samples = data.get('data_samples', None)

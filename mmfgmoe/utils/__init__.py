@@ -1,8 +1,9 @@
 # Copyright (c) mmfgmoe contributors. All rights reserved.
 from .misc import cfg_type_name
-from .tasks import TASK_SPECS, TaskSpec, check_config_tasks, check_tasks
+from .tasks import (NORMALS_FLIP_AXIS, TASK_SPECS, TaskSpec,
+                    check_config_tasks, check_tasks)
 
 __all__ = [
-    'TASK_SPECS', 'TaskSpec', 'cfg_type_name', 'check_config_tasks',
-    'check_tasks'
+    'NORMALS_FLIP_AXIS', 'TASK_SPECS', 'TaskSpec', 'cfg_type_name',
+    'check_config_tasks', 'check_tasks'
 ]

@@ -2,13 +2,17 @@
 """The dense-prediction tasks mmfgmoe knows, in one table.
 
 Every module that needs to know how a task is stored (data-sample field names,
-value used for padding/ignore, number of channels of the label) reads it from
+value used for padding/ignore, number of channels of the label, which tasks
+are class maps and where their class names live) reads it from
 here, so a task set is configuration (``tasks=[...]``) and never hard-coded.
 """
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-__all__ = ['TaskSpec', 'TASK_SPECS', 'check_tasks', 'check_config_tasks']
+__all__ = [
+    'TaskSpec', 'TASK_SPECS', 'NORMALS_FLIP_AXIS', 'check_tasks',
+    'check_config_tasks'
+]
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,15 @@ class TaskSpec:
             masked out by losses and metrics).
         discrete (bool): Whether the label is an integer map (nearest-neighbour
             resampling) rather than a continuous one.
+        classes_key (str, optional): ``dataset_meta`` key of the class names
+            of a class-map task (decoded by argmax over ``num_classes``
+            logits, scored by IoU); None for the other tasks, whose output
+            width is ``label_channels``.
+        palette_key (str, optional): ``dataset_meta`` key of a class-map
+            task's colours.
+        logits_field (str, optional): Data-sample field keeping a class-map
+            task's raw logits (the flip TTA averages their softmax);
+            ``seg_logits`` is mmseg's.
     """
     name: str
     gt_field: str
@@ -33,20 +46,30 @@ class TaskSpec:
     label_channels: int
     pad_value: float
     discrete: bool
+    classes_key: Optional[str] = None
+    palette_key: Optional[str] = None
+    logits_field: Optional[str] = None
 
 
 TASK_SPECS: Dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        TaskSpec('semseg', 'gt_sem_seg', 'pred_sem_seg', 1, 255, True),
+        TaskSpec('semseg', 'gt_sem_seg', 'pred_sem_seg', 1, 255, True,
+                 'classes', 'palette', 'seg_logits'),
         TaskSpec('human_parts', 'gt_human_parts', 'pred_human_parts', 1, 255,
-                 True),
+                 True, 'human_parts_classes', 'human_parts_palette',
+                 'human_parts_logits'),
         TaskSpec('saliency', 'gt_saliency', 'pred_saliency', 1, 255, True),
         TaskSpec('edge', 'gt_edge', 'pred_edge', 1, 255, True),
         TaskSpec('depth', 'gt_depth_map', 'pred_depth_map', 1, 0, False),
         TaskSpec('normals', 'gt_normals', 'pred_normals', 3, 0, False),
     )
 }
+
+
+#: Normal-map component (x right, y down) that a flip in each direction
+#: negates: the vectors live in the camera frame, which the flip mirrors.
+NORMALS_FLIP_AXIS: Dict[str, int] = {'horizontal': 0, 'vertical': 1}
 
 
 def check_tasks(tasks: Sequence[str],

@@ -16,12 +16,6 @@ from mmseg.visualization import SegLocalVisualizer
 from ..datasets.transforms.loading import encode_normals_png
 from ..utils.tasks import TASK_SPECS
 
-#: dataset_meta keys of the class names / palette of label-map tasks.
-_META_KEYS = {
-    'semseg': ('classes', 'palette'),
-    'human_parts': ('human_parts_classes', 'human_parts_palette'),
-}
-
 #: Column titles of a panel row.
 _COLUMNS = ('input', 'GT', 'prediction')
 
@@ -130,9 +124,9 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
     # ------------------------------------------------------------------ #
     def _palette(self, task: str, num: int) -> np.ndarray:
         meta = self.dataset_meta or {}
-        names_key, palette_key = _META_KEYS[task]
-        palette = meta.get(palette_key)
-        num = max(num, len(meta.get(names_key) or []))
+        spec = TASK_SPECS[task]
+        palette = meta.get(spec.palette_key)
+        num = max(num, len(meta.get(spec.classes_key) or []))
         if not palette or len(palette) < num:
             palette = _default_palette(num)
         return np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
@@ -206,7 +200,7 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
         shape = image.shape[:2]
         if data is None:
             return np.full_like(image, 32)
-        if task in _META_KEYS:
+        if TASK_SPECS[task].classes_key:
             data = _resize(data.reshape(data.shape[-2:]), shape, True)
             return self._render_labels(task, image, data)
         if task == 'depth':

@@ -192,3 +192,27 @@ def test_variants_are_chosen_by_short_id(monkeypatch):
     ])
     with pytest.raises(SystemExit):
         tool.parse_args()
+
+
+def test_results_table_rows_arrows_and_delta_m():
+    tool = _tool()
+    single = {'semseg.mIoU': 40., 'depth.rmse': 1., 'normals.mean': 20.,
+              'edge.odsF': 50.}
+    results = {'FGMoE': dict(single, trainable='3.92M', decoder_flops='1.00G',
+                             **{'semseg.mIoU': 44.})}
+    cost = dict(trainable=['1M', '2M', '3M', '4M'],
+                decoder_flops=['1G', '2G', '3G', '4G'])
+    lines = tool.results_table(results, single, cost).splitlines()
+    assert lines[0] == ('| decoder | semseg mIoU ↑ | depth rmse ↓ | '
+                        'normals mean ↓ | edge odsF ↑ | Δm % | '
+                        'trainable | decoder FLOPs |')
+    assert lines[1] == '|' + '---|' * 8
+    assert lines[2] == ('| single-task decoders | 40.000 | 1.000 | 20.000 | '
+                        '50.000 | 0 | 1M + 2M + 3M + 4M | 1G + 2G + 3G + 4G |')
+    # +10 % mIoU on one of four tasks
+    assert lines[3] == ('| FGMoE | 44.000 | 1.000 | 20.000 | 50.000 | +2.50 '
+                        '| 3.92M | 1.00G |')
+    alone = tool.results_table(results, {}, dict(trainable=[],
+                                                 decoder_flops=[]))
+    assert alone.splitlines()[2].startswith('| FGMoE | 44.000 |')
+    assert '| – |' in alone.splitlines()[2] and len(alone.splitlines()) == 3

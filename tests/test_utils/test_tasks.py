@@ -114,3 +114,22 @@ def test_train_tool_refuses_before_building_anything(tmp_path):
     assert proc.returncode != 0
     assert "task lists disagree" in proc.stderr
     assert not list(tmp_path.iterdir())  # no log, no work dir content
+
+
+def test_class_map_tasks_are_described_in_the_task_table():
+    """The class-map tasks carry where their classes, colours and logits
+    live; every other task's output width is its label width."""
+    from mmfgmoe.datasets import PascalContextMultiTaskDataset
+    from mmfgmoe.models.decode_heads.fgmoe_head import DEFAULT_OUT_CHANNELS
+    from mmfgmoe.utils import TASK_SPECS
+    class_maps = [t for t, spec in TASK_SPECS.items() if spec.classes_key]
+    assert class_maps == ['semseg', 'human_parts']
+    for task in class_maps:
+        spec = TASK_SPECS[task]
+        assert spec.discrete and spec.palette_key and spec.logits_field
+        # the dataset's metainfo holds both keys
+        assert spec.classes_key in PascalContextMultiTaskDataset.METAINFO
+        assert spec.palette_key in PascalContextMultiTaskDataset.METAINFO
+    assert TASK_SPECS['semseg'].logits_field == 'seg_logits'  # mmseg's
+    assert DEFAULT_OUT_CHANNELS == dict(saliency=1, edge=1, depth=1,
+                                        normals=3)

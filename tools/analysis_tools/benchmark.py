@@ -59,9 +59,10 @@ def parse_args() -> argparse.Namespace:
         '--work-dir', help='write the results to WORK_DIR/fps_<time>.json')
     add_cfg_options(parser)
     args = parser.parse_args()
-    if args.num_iters < 1 or args.num_warmup < 0 or args.batch_size < 1:
-        parser.error('--num-iters and --batch-size must be >= 1, '
-                     '--num-warmup >= 0')
+    if (args.num_iters < 1 or args.num_warmup < 0 or args.batch_size < 1
+            or args.log_interval < 1):
+        parser.error('--num-iters, --batch-size and --log-interval must be '
+                     '>= 1, --num-warmup >= 0')
     return args
 
 

@@ -53,7 +53,7 @@ def fake_prediction(task: str, gt: torch.Tensor,
                     rng: np.random.Generator) -> torch.Tensor:
     """A plausible imperfect prediction made from the label ``gt``."""
     label = gt.numpy()
-    if task in ('semseg', 'human_parts'):  # class ids
+    if TASK_SPECS[task].classes_key:  # class ids
         pred = label.copy()
         pred[pred == TASK_SPECS[task].pad_value] = 0
         flip = rng.random(pred.shape) < 0.1

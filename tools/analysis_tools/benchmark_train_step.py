@@ -86,7 +86,7 @@ def _random_batch(tasks: List[str], num_classes: Dict[str, int], shape,
             pad_shape=(height, width), flip=False))
         for task in tasks:
             spec = TASK_SPECS[task]
-            if task in ('semseg', 'human_parts'):
+            if spec.classes_key:
                 label = torch.randint(0, num_classes[task], (1, height, width))
             elif spec.discrete:
                 label = torch.randint(0, 2, (1, height, width))

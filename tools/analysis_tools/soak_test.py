@@ -33,12 +33,14 @@ import resource
 import time
 from typing import Dict, List, Optional
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import mmfgmoe  # noqa: F401  (registers mmfgmoe's modules)
 from mmfgmoe.datasets.synth_room import generate_synth_room
+from mmfgmoe.utils import cfg_type_name, check_config_tasks
+from mmfgmoe.utils.cli import add_cfg_options
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(ROOT, 'configs', 'fgmoe_vit-tiny_synth-room-nyud.py')
@@ -128,7 +130,7 @@ def parse_args() -> argparse.Namespace:
                         help='defaults to --val-interval')
     parser.add_argument('--max-growth', type=float, default=0.05)
     parser.add_argument('--work-dir', default='work_dirs/soak')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options(parser)
     return parser.parse_args()
 
 
@@ -143,9 +145,9 @@ def soak_config(args: argparse.Namespace, data_root: str) -> Config:
         loader.persistent_workers = False
     cfg.train_dataloader.batch_size = args.batch_size
     for transform in cfg.train_dataloader.dataset.pipeline:
-        if transform['type'] == 'MultiTaskRandomCrop':
+        if cfg_type_name(transform['type']) == 'MultiTaskRandomCrop':
             transform['crop_size'] = crop
-        elif transform['type'] == 'MultiTaskPad':
+        elif cfg_type_name(transform['type']) == 'MultiTaskPad':
             transform['size'] = crop
     cfg.model.backbone.img_size = crop
     cfg.val_evaluator = dict(type='MultiTaskMetric',
@@ -159,6 +161,7 @@ def soak_config(args: argparse.Namespace, data_root: str) -> Config:
     cfg.work_dir = args.work_dir
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    check_config_tasks(cfg)
     return cfg
 
 

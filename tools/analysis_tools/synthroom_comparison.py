@@ -22,12 +22,14 @@ import subprocess
 import sys
 from typing import Dict, List, NamedTuple, Optional, Union
 
+from mmfgmoe.evaluation.metrics import LOWER_IS_BETTER, relative_gain
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = 'configs/demo/fgmoe_vit-tiny_demo.py'
 TASKS = ['semseg', 'depth', 'normals', 'edge']
-#: (task, metric, lower is better) shown in the table and used for Δm.
-HEADLINE = [('semseg', 'mIoU', False), ('depth', 'rmse', True),
-            ('normals', 'mean', True), ('edge', 'odsF', False)]
+#: (task, metric) shown in the table and used for Δm.
+HEADLINE = [('semseg', 'mIoU'), ('depth', 'rmse'), ('normals', 'mean'),
+            ('edge', 'odsF')]
 HEAD = 'model.decode_head.'
 #: The dataloaders every run points at the demo data and its tasks.
 SPLITS = ('train', 'val', 'test')
@@ -236,12 +238,19 @@ def _complexity(text: str) -> Dict[str, str]:
     return found
 
 
+def gains(metrics: Dict[str, float],
+          reference: Dict[str, float]) -> List[float]:
+    """Relative gain (%) of each :data:`HEADLINE` metric over
+    ``reference``, positive when better."""
+    return [
+        relative_gain(metrics[f'{task}.{name}'], reference[f'{task}.{name}'],
+                      name) for task, name in HEADLINE
+    ]
+
+
 def delta_m(metrics: Dict[str, float], single: Dict[str, float]) -> float:
-    terms = []
-    for task, name, lower in HEADLINE:
-        key = f'{task}.{name}'
-        sign = -1 if lower else 1
-        terms.append(sign * (metrics[key] - single[key]) / single[key] * 100)
+    """Δm over the single-task decoders, one metric per task."""
+    terms = gains(metrics, single)
     return sum(terms) / len(terms)
 
 
@@ -252,25 +261,17 @@ def plot(results: Dict[str, Dict[str, float]], single: Dict[str, float],
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    reference = single or {
-        f'{t}.{n}': next(iter(results.values()))[f'{t}.{n}']
-        for t, n, _ in HEADLINE
-    }
+    reference = single or next(iter(results.values()))
     names = list(results)
-    labels = [f'{t} {n}' for t, n, _ in HEADLINE] + ['Δm']
-    gains = []
+    labels = [f'{t} {n}' for t, n in HEADLINE] + ['Δm']
+    bars = []
     for name in names:
-        row = []
-        for task, metric, lower in HEADLINE:
-            key = f'{task}.{metric}'
-            sign = -1 if lower else 1
-            row.append(sign * (results[name][key] - reference[key]) /
-                       reference[key] * 100)
-        gains.append(row + [sum(row) / len(row)])
-    gains = list(zip(*gains))  # [metric][decoder]
+        row = gains(results[name], reference)
+        bars.append(row + [sum(row) / len(row)])
+    bars = list(zip(*bars))  # [metric][decoder]
     fig, ax = plt.subplots(figsize=(1.5 * len(names) + 2, 4))
     width = 0.8 / len(labels)
-    for i, (label, values) in enumerate(zip(labels, gains)):
+    for i, (label, values) in enumerate(zip(labels, bars)):
         ax.bar([x + i * width for x in range(len(names))], values, width,
                label=label, color='black' if label == 'Δm' else None)
     ax.axhline(0, color='gray', lw=0.8)
@@ -284,6 +285,45 @@ def plot(results: Dict[str, Dict[str, float]], single: Dict[str, float],
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def results_table(results: Dict[str, Dict[str, Union[float, str]]],
+                  single: Dict[str, float],
+                  single_cost: Dict[str, List[str]]) -> str:
+    """The Markdown table: the single-task decoders' row (when ``single``
+    is not empty) and one row per decoder of ``results``.
+
+    Args:
+        results (dict): Row label -> :func:`run_variant`'s dict.
+        single (dict): ``task.metric`` -> the single-task decoders' value;
+            empty without them (no Δm).
+        single_cost (dict): ``trainable`` and ``decoder_flops`` -> one
+            string per single-task decoder.
+
+    Returns:
+        str: The table, without a final newline.
+    """
+    header = ['decoder'] + [
+        f'{t} {n} {"↓" if n in LOWER_IS_BETTER else "↑"}'
+        for t, n in HEADLINE
+    ] + ['Δm %', 'trainable', 'decoder FLOPs']
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+
+    def row(label: str, metrics: Dict[str, Union[float, str]], dm: str,
+            trainable: str, flops: str) -> str:
+        values = [f'{metrics[f"{t}.{n}"]:.3f}' for t, n in HEADLINE]
+        return '| ' + ' | '.join([label, *values, dm, trainable, flops]) + \
+            ' |'
+
+    if single:
+        lines.append(
+            row('single-task decoders', single, '0',
+                ' + '.join(single_cost['trainable']),
+                ' + '.join(single_cost['decoder_flops'])))
+    for name, m in results.items():
+        dm = f'{delta_m(m, single):+.2f}' if single else '–'
+        lines.append(row(name, m, dm, m['trainable'], m['decoder_flops']))
+    return '\n'.join(lines)
 
 
 def main() -> None:
@@ -305,27 +345,13 @@ def main() -> None:
     single: Dict[str, float] = {}
     single_cost: Dict[str, List[str]] = dict(trainable=[], decoder_flops=[])
     if not args.skip_single_task:
-        for task, name, _ in HEADLINE:
+        for task, name in HEADLINE:
             m = run_variant(args, f'single-task {task}', [], [task])
             single[f'{task}.{name}'] = m[f'{task}.{name}']
             for key in single_cost:
                 single_cost[key].append(m[key])
 
-    header = ['decoder'] + [f'{t} {n} {"↓" if lo else "↑"}'
-                            for t, n, lo in HEADLINE] + ['Δm %', 'trainable', 'decoder FLOPs']
-    lines = ['| ' + ' | '.join(header) + ' |',
-             '|' + '---|' * len(header)]
-    if single:
-        lines.append('| single-task decoders | ' + ' | '.join(
-            f'{single[f"{t}.{n}"]:.3f}' for t, n, _ in HEADLINE) +
-            ' | 0 | ' + ' + '.join(single_cost['trainable']) + ' | ' +
-            ' + '.join(single_cost['decoder_flops']) + ' |')
-    for name, m in results.items():
-        dm = f'{delta_m(m, single):+.2f}' if single else '–'
-        lines.append(f'| {name} | ' + ' | '.join(
-            f'{m[f"{t}.{n}"]:.3f}' for t, n, _ in HEADLINE) +
-                     f' | {dm} | {m["trainable"]} | {m["decoder_flops"]} |')
-    table = '\n'.join(lines)
+    table = results_table(results, single, single_cost)
     with open(osp.join(args.out, 'results.md'), 'w') as f:
         f.write(table + '\n')
     print(table)

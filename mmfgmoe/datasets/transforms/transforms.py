@@ -26,13 +26,10 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
 from mmseg.registry import TRANSFORMS
-from ...utils import TASK_SPECS, check_tasks
+from ...utils import NORMALS_FLIP_AXIS, TASK_SPECS, check_tasks
 
 __all__ = ['MultiTaskRandomResize', 'MultiTaskRandomCrop',
            'MultiTaskRandomFlip', 'MultiTaskPad', 'IgnoreEmptyLabels']
-
-# Normal component negated by a flip in each direction (x right, y down).
-_FLIP_NORMAL_AXIS = {'horizontal': 0, 'vertical': 1}
 
 
 def _label_fields(results: dict) -> Iterator[str]:
@@ -86,8 +83,8 @@ class MultiTaskRandomResize(BaseTransform):
                  interpolation: str = 'bilinear') -> None:
         lo, hi = ratio_range
         if not 0 < lo <= hi:
-            raise ValueError(f'`ratio_range` must satisfy 0 < lo <= hi, got '
-                             f'{ratio_range}')
+            raise ValueError(f'{type(self).__name__}.ratio_range must '
+                             f'satisfy 0 < lo <= hi, got {ratio_range}')
         self.ratio_range = (float(lo), float(hi))
         self.interpolation = interpolation
 
@@ -160,11 +157,11 @@ class MultiTaskRandomCrop(BaseTransform):
             crop_size = (crop_size, crop_size)
         crop_size = tuple(crop_size)
         if len(crop_size) != 2 or min(crop_size) <= 0:
-            raise ValueError(f'`crop_size` must be two positive ints (h, w), '
-                             f'got {crop_size}')
+            raise ValueError(f'{type(self).__name__}.crop_size must be two '
+                             f'positive ints (h, w), got {crop_size}')
         if not 0 < cat_max_ratio <= 1:
-            raise ValueError(f'`cat_max_ratio` must be in (0, 1], got '
-                             f'{cat_max_ratio}')
+            raise ValueError(f'{type(self).__name__}.cat_max_ratio must be '
+                             f'in (0, 1], got {cat_max_ratio}')
         self.crop_size = crop_size
         self.cat_max_ratio = cat_max_ratio
         self.ignore_index = ignore_index
@@ -249,10 +246,12 @@ class MultiTaskRandomFlip(BaseTransform):
     def __init__(self, prob: float = 0.5,
                  direction: str = 'horizontal') -> None:
         if not 0 <= prob <= 1:
-            raise ValueError(f'`prob` must be in [0, 1], got {prob}')
-        if direction not in _FLIP_NORMAL_AXIS:
-            raise ValueError(f'`direction` must be one of '
-                             f'{list(_FLIP_NORMAL_AXIS)}, got {direction!r}')
+            raise ValueError(f'{type(self).__name__}.prob must be in '
+                             f'[0, 1], got {prob}')
+        if direction not in NORMALS_FLIP_AXIS:
+            raise ValueError(f'{type(self).__name__}.direction must be one '
+                             f'of {list(NORMALS_FLIP_AXIS)}, got '
+                             f'{direction!r}')
         self.prob = prob
         self.direction = direction
 
@@ -280,7 +279,7 @@ class MultiTaskRandomFlip(BaseTransform):
         for key in _label_fields(results):
             label = np.ascontiguousarray(np.flip(results[key], axis))
             if key == TASK_SPECS['normals'].gt_field:
-                label[..., _FLIP_NORMAL_AXIS[self.direction]] *= -1
+                label[..., NORMALS_FLIP_AXIS[self.direction]] *= -1
                 # -0.0 stays an invalid (all-zero) vector
                 label += 0.0
             results[key] = label
@@ -324,12 +323,14 @@ class MultiTaskPad(BaseTransform):
                  pad_val: float = 0,
                  label_pad_values: Optional[Dict[str, float]] = None) -> None:
         if (size is None) == (size_divisor is None):
-            raise ValueError('give exactly one of `size` and `size_divisor`')
+            raise ValueError(f'{type(self).__name__}: give exactly one of '
+                             '`size` and `size_divisor`')
         if label_pad_values:
             unknown = [t for t in label_pad_values if t not in TASK_SPECS]
             if unknown:
-                raise ValueError(f'`label_pad_values` names unknown tasks '
-                                 f'{unknown}; choose from {list(TASK_SPECS)}')
+                raise ValueError(
+                    f'{type(self).__name__}.label_pad_values names unknown '
+                    f'tasks {unknown}; choose from {list(TASK_SPECS)}')
         self.size = None if size is None else tuple(size)
         self.size_divisor = size_divisor
         self.pad_val = pad_val

@@ -34,7 +34,7 @@ from typing import Dict, Sequence, Union
 import numpy as np
 import torch
 
-from .boundary_fast import NMS_KWARGS
+from .boundary_fast import NMS_KWARGS, fast_edge_counts
 
 __all__ = [
     'EDGE_BACKENDS', 'edge_thresholds', 'edge_counts', 'edge_scores',
@@ -104,8 +104,6 @@ def edge_counts(pred: np.ndarray,
                          f'shape; got {pred.shape} and {gt.shape}')
     thresholds = np.asarray(thresholds, dtype=np.float64).reshape(-1)
     if backend == 'fast':
-        # Imported here: written separately and not needed by the default.
-        from .boundary_fast import fast_edge_counts
         counts = fast_edge_counts(pred, gt, thresholds, max_dist, nms)
         return np.asarray(counts, dtype=np.int64).reshape(len(thresholds), 4)
     if backend != 'pyedgeeval':

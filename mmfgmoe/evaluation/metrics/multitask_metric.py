@@ -31,8 +31,23 @@ from ..functional.edge import EDGE_BACKENDS, _edge_counts_job
 LOWER_IS_BETTER = frozenset(
     {'rmse', 'abs_rel', 'log_rmse', 'mean', 'median', 'loss'})
 
-#: dataset_meta key holding the class names of each label-map task.
-_CLASS_META_KEYS = {'semseg': 'classes', 'human_parts': 'human_parts_classes'}
+
+def relative_gain(value: float, baseline: float, metric: str) -> float:
+    """Gain (%) of ``value`` over ``baseline`` for one metric, positive
+    when better: the term of Δm (Maninis et al., 2019), its sign flipped for
+    the metrics of :data:`LOWER_IS_BETTER`.
+
+    Args:
+        value (float): The multi-task model's value.
+        baseline (float): The single-task model's value (non-zero).
+        metric (str): Metric name without the task (``'rmse'``).
+
+    Returns:
+        float: ``±(value - baseline) / baseline * 100``.
+    """
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    return sign * (value - baseline) / baseline * 100
+
 
 #: Scores reported as percentages (fractions × 100); the rest keep units
 #: (metres, degrees, loss).
@@ -96,7 +111,7 @@ def _write_prediction(out_dir: str, task: str, name: str,
             osp.join(task_dir, f'{name}.npy'),
             pred.detach().float().cpu().numpy().reshape(pred.shape[-2:]))
         return
-    if task in ('semseg', 'human_parts'):
+    if TASK_SPECS[task].classes_key:
         img = pred.detach().cpu().numpy().reshape(pred.shape[-2:])
         if img.min() < 0 or img.max() > 255:
             raise ValueError(f'{task} prediction {name} has class ids outside '
@@ -321,7 +336,7 @@ class MultiTaskMetric(BaseMetric):
     def _class_count(self, task: str) -> int:
         if task in self.num_classes:
             return int(self.num_classes[task])
-        key = _CLASS_META_KEYS[task]
+        key = TASK_SPECS[task].classes_key
         classes = (self.dataset_meta or {}).get(key)
         if not classes:
             raise ValueError(
@@ -331,7 +346,7 @@ class MultiTaskMetric(BaseMetric):
         return len(classes)
 
     def _class_names(self, task: str, count: int) -> List[str]:
-        classes = (self.dataset_meta or {}).get(_CLASS_META_KEYS[task])
+        classes = (self.dataset_meta or {}).get(TASK_SPECS[task].classes_key)
         if classes and len(classes) == count:
             return [str(c) for c in classes]
         return [str(i) for i in range(count)]
@@ -406,7 +421,7 @@ class MultiTaskMetric(BaseMetric):
 
     def _stats(self, task: str, pred: torch.Tensor, gt: torch.Tensor,
                name: str) -> Any:
-        if task in ('semseg', 'human_parts'):
+        if TASK_SPECS[task].classes_key:
             return confusion_matrix(pred, gt, self._class_count(task),
                                     self.ignore_index)
         if task == 'depth':
@@ -540,7 +555,7 @@ class MultiTaskMetric(BaseMetric):
         return metrics
 
     def _task_scores(self, task: str, stats: list) -> Dict[str, float]:
-        if task in ('semseg', 'human_parts'):
+        if TASK_SPECS[task].classes_key:
             scores = iou_scores(np.sum(stats, axis=0))
             self._log_class_table(task, scores)
             out = {k: scores[k] for k in ('mIoU', 'mAcc', 'aAcc')}
@@ -582,8 +597,7 @@ class MultiTaskMetric(BaseMetric):
                 if value is None or value != value:
                     missing.append(f'{task}.{name}')
                     continue
-                sign = -1.0 if name in LOWER_IS_BETTER else 1.0
-                terms.append(sign * (value - base) / base * 100)
+                terms.append(relative_gain(value, base, name))
             if terms and len(terms) == len(baseline):
                 out[f'multi_task.delta.{task}'] = float(np.mean(terms))
         if missing:

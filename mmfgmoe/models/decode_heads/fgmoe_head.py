@@ -22,13 +22,13 @@ from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 from ...utils import TASK_SPECS, check_tasks
 from ..layers import FGMoEBlock, GlobalExpert, RouterStats, switch_balance_loss
 
-#: Output channels of the tasks whose width does not depend on the dataset.
-#: Classification tasks (``semseg``, ``human_parts``) take theirs from
-#: ``num_classes``.
-DEFAULT_OUT_CHANNELS: Dict[str, int] = dict(depth=1,
-                                            normals=3,
-                                            edge=1,
-                                            saliency=1)
+#: Output channels of the tasks without classes: one per label channel (a
+#: depth, a normal vector, an edge or saliency logit). Class-map tasks
+#: (``TaskSpec.classes_key``) take theirs from ``num_classes``.
+DEFAULT_OUT_CHANNELS: Dict[str, int] = {
+    name: spec.label_channels
+    for name, spec in TASK_SPECS.items() if not spec.classes_key
+}
 
 
 class HeadRouting(NamedTuple):

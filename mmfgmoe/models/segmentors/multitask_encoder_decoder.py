@@ -13,12 +13,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList)
-from ...utils import TASK_SPECS
-
-#: Data-sample field that keeps the raw logits of a classification task (the
-#: flip TTA model averages their softmax). ``seg_logits`` is mmseg's name.
-LOGITS_FIELDS: Dict[str, str] = dict(semseg='seg_logits',
-                                     human_parts='human_parts_logits')
+from ...utils import NORMALS_FLIP_AXIS, TASK_SPECS
 
 
 def _class_map(logits: Tensor) -> Tensor:
@@ -74,14 +69,13 @@ def unflip(task: str, pred: Tensor, direction: str) -> Tensor:
     Returns:
         Tensor: The map in the unflipped image frame.
     """
-    if direction not in ('horizontal', 'vertical'):
+    if direction not in NORMALS_FLIP_AXIS:
         raise ValueError(f'unknown flip_direction {direction!r}; expected '
-                         "'horizontal' or 'vertical'")
-    axis = 0 if direction == 'horizontal' else 1  # x or y component
+                         f'one of {list(NORMALS_FLIP_AXIS)}')
     pred = pred.flip(dims=(-1, ) if direction == 'horizontal' else (-2, ))
     if task == 'normals':
         sign = pred.new_ones(pred.shape[-3])
-        sign[axis] = -1
+        sign[NORMALS_FLIP_AXIS[direction]] = -1
         pred = pred * sign.view(-1, 1, 1)
     return pred
 
@@ -335,8 +329,9 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
                     TASK_SPECS[task].pred_field:
                     PixelData(data=TASK_PREDICTORS[task](logit))
                 }
-                if task in LOGITS_FIELDS:
-                    fields[LOGITS_FIELDS[task]] = PixelData(data=logit)
+                if TASK_SPECS[task].logits_field:
+                    fields[TASK_SPECS[task].logits_field] = PixelData(
+                        data=logit)
                 sample.set_data(fields)
         return data_samples
 

@@ -12,17 +12,17 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import SampleList
 from ...utils import TASK_SPECS
-from .multitask_encoder_decoder import LOGITS_FIELDS
 
 
 def _average_task(task: str, samples: SampleList) -> Dict[str, PixelData]:
     """Average one task over the augmented views of one image.
 
     The wrapped segmentor has already stripped padding, undone the flip
-    (negating the normals' x component) and resized to ``ori_shape``, so the
-    views are aligned. Classification tasks average softmax probabilities of
-    their stored logits, edge/saliency their probabilities, depth its values
-    and normals their vectors (renormalised afterwards).
+    (negating the normals' component along the flip axis) and resized to
+    ``ori_shape``, so the views are aligned. Classification tasks average
+    softmax probabilities of their stored logits, edge/saliency their
+    probabilities, depth its values and normals their vectors (renormalised
+    afterwards).
 
     Args:
         task (str): Task name.
@@ -31,10 +31,11 @@ def _average_task(task: str, samples: SampleList) -> Dict[str, PixelData]:
     Returns:
         dict[str, PixelData]: Fields to set on the merged sample.
     """
-    pred_field = TASK_SPECS[task].pred_field
-    if task in LOGITS_FIELDS:
+    spec = TASK_SPECS[task]
+    pred_field = spec.pred_field
+    if spec.logits_field:
         probs = torch.stack([
-            s.get(LOGITS_FIELDS[task]).data.float().softmax(dim=0)
+            s.get(spec.logits_field).data.float().softmax(dim=0)
             for s in samples
         ]).mean(dim=0)  # [C, H, W]
         return {pred_field: PixelData(data=probs.argmax(dim=0, keepdim=True))}

@@ -287,7 +287,8 @@ def test_predict_values_follow_the_tensor_logits(model_cfg, sample_factory):
     assert raw['depth'].shape[-2:] == (4, 6)  # the head's 1/8 scale
     align_corners = model.decode_head.align_corners
     for i, sample in enumerate(out):
-        assert sample.padding_size == [0, 3, 0, 2]  # left, right, top, bottom
+        # left, right, top, bottom
+        assert sample.img_padding_size == [0, 3, 0, 2]
         expected = {}
         for task, logits in raw.items():
             up = F.interpolate(logits[i:i + 1],
