@@ -81,7 +81,7 @@ def test_test_time_like_mmseg():
                         data_samples=[_sample(20, 30)]), training=False)
     torch.testing.assert_close(out['inputs'], expected['inputs'])
     s = out['data_samples'][0]
-    assert s.metainfo['img_padding_size'] == [0, 2, 0, 12]
+    assert tuple(s.metainfo['img_padding_size']) == (0, 2, 0, 12)
     # labels are left at the original size for evaluation
     assert s.gt_sem_seg.shape == (20, 30)
     assert s.gt_normals.data.shape == (3, 20, 30)
@@ -101,7 +101,7 @@ def test_protocol_configs_pad_test_images_to_the_training_size():
               training=False)
     assert out['inputs'].shape == (1, 3, 448, 576)
     s = out['data_samples'][0]
-    assert s.metainfo['img_padding_size'] == [0, 16, 0, 23]
+    assert tuple(s.metainfo['img_padding_size']) == (0, 16, 0, 23)
     assert s.gt_sem_seg.shape == (425, 560)  # labels stay for evaluation
     # a larger image (inference on one's own photos) is not cropped
     big = torch.randint(0, 255, (3, 480, 650), dtype=torch.uint8)

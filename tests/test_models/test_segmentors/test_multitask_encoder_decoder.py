@@ -288,7 +288,7 @@ def test_predict_values_follow_the_tensor_logits(model_cfg, sample_factory):
     align_corners = model.decode_head.align_corners
     for i, sample in enumerate(out):
         # left, right, top, bottom
-        assert sample.img_padding_size == [0, 3, 0, 2]
+        assert tuple(sample.img_padding_size) == (0, 3, 0, 2)
         expected = {}
         for task, logits in raw.items():
             up = F.interpolate(logits[i:i + 1],
