@@ -264,11 +264,10 @@ def plot(results: Dict[str, Dict[str, float]], single: Dict[str, float],
     reference = single or next(iter(results.values()))
     names = list(results)
     labels = [f'{t} {n}' for t, n in HEADLINE] + ['Δm']
-    bars = []
-    for name in names:
-        row = gains(results[name], reference)
-        bars.append(row + [sum(row) / len(row)])
-    bars = list(zip(*bars))  # [metric][decoder]
+    bars = list(zip(*[  # [metric][decoder]
+        gains(results[name], reference) + [delta_m(results[name], reference)]
+        for name in names
+    ]))
     fig, ax = plt.subplots(figsize=(1.5 * len(names) + 2, 4))
     width = 0.8 / len(labels)
     for i, (label, values) in enumerate(zip(labels, bars)):
